@@ -1,0 +1,54 @@
+// ThreadPool: workers that stay alive between ops. run() hands the same job to every thread
+// (the caller is thread 0) and returns when all are done; jobs split their own work by (ith, nth).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace retort {
+
+class ThreadPool {
+public:
+    using Job = std::function<void(int ith, int nth)>;
+
+    explicit ThreadPool(int n_threads);
+    ~ThreadPool();
+    ThreadPool(const ThreadPool&) = delete;
+    ThreadPool& operator=(const ThreadPool&) = delete;
+
+    int size() const { return n_threads_; }
+    // Runs job(ith, n_threads) on every thread and waits. Not re-entrant.
+    void run(const Job& job);
+
+    // Number of hardware threads, at least 1.
+    static int hardware_threads();
+
+private:
+    void worker_loop(int ith);
+
+    int n_threads_;
+    std::vector<std::thread> workers_;
+    const Job* job_ = nullptr;
+    // Workers spin briefly on generation_ before sleeping: ops come in quick succession
+    // during a forward pass, and a futex wake per op would cost more than the op.
+    alignas(64) std::atomic<uint64_t> generation_{0};
+    alignas(64) std::atomic<int> pending_{0};
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::condition_variable done_;
+    std::atomic<int> sleeping_{0};
+    bool stop_ = false;
+};
+
+// Splits [0, n) into nth nearly equal contiguous parts; returns part ith as [begin, end).
+inline void split_range(int64_t n, int ith, int nth, int64_t* begin, int64_t* end) {
+    const int64_t per = n / nth, extra = n % nth;
+    *begin = ith * per + (ith < extra ? ith : extra);
+    *end = *begin + per + (ith < extra ? 1 : 0);
+}
+
+}  // namespace retort
