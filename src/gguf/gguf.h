@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace retort {
@@ -50,7 +51,12 @@ struct GgufTensorInfo {
     uint64_t size_bytes = 0;     // validated: inside the file
     const uint8_t* data = nullptr;
     int64_t n_elements() const;
+    std::vector<int64_t> shape() const;  // outer to inner (ne reversed), as the layers above use
 };
+
+// Bytes of a tensor of `ggml_type` with GGUF dims `ne` (1..4 positive dims, ne[0] a multiple
+// of the block size); nullopt when the type is unknown, the shape invalid or the size overflows.
+std::optional<uint64_t> ggml_tensor_size_bytes(uint32_t ggml_type, const std::vector<int64_t>& ne);
 
 class GgufFile {
 public:
@@ -94,6 +100,7 @@ private:
     uint64_t data_offset_ = 0;
     std::vector<GgufKv> kvs_;
     std::vector<GgufTensorInfo> tensors_;
+    std::unordered_map<std::string_view, size_t> tensor_index_;  // views into tensors_[k].name
     friend class GgufParser;
 };
 
