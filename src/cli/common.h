@@ -1,0 +1,40 @@
+// Helpers shared by the subcommands: the model/engine flags, the default embedded model, and
+// the one-line error convention (message + usage hint, exit 2).
+#pragma once
+
+#include "engine/engine.h"
+#include "gguf/gguf.h"
+#include "util/error.h"
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+
+namespace retort::cli {
+
+constexpr int kExitUsage = 2;
+
+// Prints "retort CMD: error: MSG" and a usage hint to stderr; returns kExitUsage.
+int fail(const std::string& cmd, const std::string& message);
+
+// Flags that choose and configure an engine: -m, --threads, --ctx, --kv-type, --kernels.
+struct EngineFlags {
+    std::string model;  // empty: the embedded default model
+    int threads = 0;
+    int64_t ctx = 0;
+    std::string kv_type = "f16";
+    std::string kernels;
+    void add_to(CLI::App* sub, bool model_required);
+    Result<EngineOptions> options() const;
+};
+
+// Opens the model file named by -m, or the embedded stories260K when none was given.
+Result<std::unique_ptr<GgufFile>> open_model_file(const std::string& path);
+// Loads an engine from -m (or the embedded default).
+Result<std::unique_ptr<Engine>> load_engine(const EngineFlags& flags, int64_t n_seq = 1);
+
+// Parses "1,2,3" into ids; an Error names the bad item.
+Result<std::vector<int32_t>> parse_id_list(const std::string& text);
+
+}  // namespace retort::cli

@@ -1,0 +1,38 @@
+// Matrix products the models call: y = x · Wᵀ for a batch of activation rows.
+// Activations are converted once per call to the weight's partner format (Q8_0, Q8_K, F16 ...)
+// and every (weight row, token) pair is an inner product from the KernelTable.
+#pragma once
+
+#include "kernels/kernel_table.h"
+#include "tensor/tensor.h"
+#include "util/thread_pool.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace retort {
+
+// Activation rows converted to one format; reused across matmuls that share an input
+// (q/k/v, gate/up). The byte buffer only grows, so steady-state decoding never allocates.
+struct ActBuffer {
+    DType type = DType::F32;
+    int64_t n_tok = 0;
+    int64_t n_in = 0;
+    size_t row_bytes = 0;
+    std::vector<uint8_t> bytes;
+    const uint8_t* row(int64_t t) const { return bytes.data() + (size_t)t * row_bytes; }
+};
+
+// Converts x [n_tok, n_in] (row stride n_in) to `type`, in parallel over rows.
+void convert_acts(const KernelTable& kt, ThreadPool& pool, const float* x, int64_t n_tok, int64_t n_in, DType type,
+                  ActBuffer& out);
+
+// y [a.n_tok, ldy] (first w.rows columns written) = a · wᵀ. a.type must be w's vec_dot_type
+// and a.n_in == w.cols.
+void matmul(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const ActBuffer& a, float* y, int64_t ldy);
+
+// Convenience: convert then multiply, using `scratch` for the converted activations.
+void matmul_f32(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const float* x, int64_t n_tok, float* y,
+                int64_t ldy, ActBuffer& scratch);
+
+}  // namespace retort

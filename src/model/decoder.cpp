@@ -1,0 +1,331 @@
+#include "model/decoder.h"
+
+#include "util/fp16.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace retort {
+
+namespace {
+
+// y = x / rms(x) * w over n elements; the sum of squares in double, as ggml does.
+void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += (double)x[i] * x[i];
+    const float scale = 1.0f / std::sqrt((float)(sum / n) + eps);
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
+}
+
+void add_inplace(float* y, const float* x, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+// SwiGLU: g = silu(g) * u
+void silu_mul(float* g, const float* u, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+// A K or V row of the cache as floats: the cache stores F16 or F32.
+inline float kv_dot(const uint8_t* row, bool f16, const float* q, int64_t n) {
+    float s = 0;
+    if (f16) {
+        const uint16_t* h = reinterpret_cast<const uint16_t*>(row);
+        for (int64_t i = 0; i < n; ++i) s += fp16_to_f32(h[i]) * q[i];
+    } else {
+        const float* f = reinterpret_cast<const float*>(row);
+        for (int64_t i = 0; i < n; ++i) s += f[i] * q[i];
+    }
+    return s;
+}
+
+inline void kv_axpy(float* y, float a, const uint8_t* row, bool f16, int64_t n) {
+    if (f16) {
+        const uint16_t* h = reinterpret_cast<const uint16_t*>(row);
+        for (int64_t i = 0; i < n; ++i) y[i] += a * fp16_to_f32(h[i]);
+    } else {
+        const float* f = reinterpret_cast<const float*>(row);
+        for (int64_t i = 0; i < n; ++i) y[i] += a * f[i];
+    }
+}
+
+void store_kv_row(uint8_t* dst, const float* src, int64_t n, bool f16) {
+    if (f16) {
+        uint16_t* h = reinterpret_cast<uint16_t*>(dst);
+        for (int64_t i = 0; i < n; ++i) h[i] = f32_to_fp16(src[i]);
+    } else {
+        std::memcpy(dst, src, (size_t)n * sizeof(float));
+    }
+}
+
+}  // namespace
+
+Decoder::Decoder(const Model& model, const KernelTable& kernels, ThreadPool& pool, int64_t n_batch)
+    : model_(model), cfg_(model.config()), w_(model.weights()), kt_(kernels), pool_(pool), n_batch_(n_batch) {
+    const auto B = (size_t)n_batch;
+    x_.resize(B * cfg_.n_embd);
+    xn_.resize(B * cfg_.n_embd);
+    q_.resize(B * cfg_.n_embd_q());
+    k_.resize(B * cfg_.n_embd_kv());
+    v_.resize(B * cfg_.n_embd_kv());
+    attn_.resize(B * cfg_.n_embd_q());
+    tmp_.resize(B * cfg_.n_embd);
+    gate_.resize(B * cfg_.n_ff);
+    up_.resize(B * cfg_.n_ff);
+    const int64_t half = cfg_.n_rot / 2;
+    rope_cos_.resize(B * half);
+    rope_sin_.resize(B * half);
+    // theta(p, i) = p * freq_scale * base^(-2i / n_rot) / rope_freqs[i]
+    inv_freq_.resize((size_t)half);
+    for (int64_t i = 0; i < half; ++i) {
+        double f = std::pow((double)cfg_.rope_base, -2.0 * i / cfg_.n_rot) * cfg_.rope_freq_scale;
+        if (w_.rope_freqs != nullptr) f /= w_.rope_freqs[i];
+        inv_freq_[(size_t)i] = (float)f;
+    }
+    attn_scratch_.resize((size_t)pool.size());
+}
+
+size_t Decoder::scratch_bytes_for(const ModelConfig& c, int64_t n_batch, int64_t n_ctx, int n_threads) {
+    const size_t per_tok = 4 * (size_t)(3 * c.n_embd + 2 * c.n_embd_q() + 2 * c.n_embd_kv() + 2 * c.n_ff + c.n_rot);
+    const size_t acts = (size_t)n_batch * (size_t)(c.n_ff + c.n_embd) * 2;  // converted activations, ~<= f16
+    const size_t attn = (size_t)n_threads * 4 * (size_t)c.n_gqa() * (size_t)(n_ctx + c.head_dim);
+    const size_t logits = 4 * (size_t)c.n_vocab * (size_t)n_batch;
+    return per_tok * (size_t)n_batch + acts + attn + logits;
+}
+
+size_t Decoder::scratch_bytes() const {
+    size_t n = (x_.size() + xn_.size() + q_.size() + k_.size() + v_.size() + attn_.size() + tmp_.size() +
+                gate_.size() + up_.size() + rope_cos_.size() + rope_sin_.size()) * sizeof(float);
+    n += act_.bytes.capacity() + act2_.bytes.capacity();
+    for (const auto& s : attn_scratch_) n += s.capacity() * sizeof(float);
+    return n;
+}
+
+Status Decoder::validate(const Batch& b, const KvCache& kv) const {
+    const int64_t n = b.size();
+    if (n == 0) return Error::bad_argument("empty batch");
+    if ((int64_t)b.pos.size() != n || (int64_t)b.seq.size() != n || (int64_t)b.logits.size() != n)
+        return Error::bad_argument("batch arrays differ in length");
+    const int64_t n_seq = kv.options().n_seq_max;
+    std::vector<int64_t> next(n_seq, -1);  // expected next position per sequence in this batch
+    for (int64_t i = 0; i < n; ++i) {
+        if (b.tokens[i] < 0 || b.tokens[i] >= cfg_.n_vocab)
+            return Error::bad_argument("token id {} at batch row {} is outside the vocabulary [0, {})", b.tokens[i],
+                                       i, cfg_.n_vocab);
+        const int32_t s = b.seq[i];
+        if (s < 0 || s >= n_seq)
+            return Error::bad_argument("sequence id {} at batch row {} is outside [0, {})", s, i, n_seq);
+        if (next[s] < 0) {
+            if (b.pos[i] < 0 || b.pos[i] > kv.seq_len(s))
+                return Error::bad_argument("position {} of sequence {} leaves a gap: the sequence holds {} positions",
+                                           b.pos[i], s, kv.seq_len(s));
+        } else if (b.pos[i] != next[s]) {
+            return Error::bad_argument("positions of sequence {} must be consecutive: got {} after {}", s, b.pos[i],
+                                       next[s] - 1);
+        }
+        next[s] = b.pos[i] + 1;
+    }
+    for (int64_t s = 0; s < n_seq; ++s)
+        if (next[s] > kv.capacity())
+            return Error::make(ErrorKind::kContextFull, "sequence {} would reach {} positions; the context holds {}",
+                               s, next[s], kv.capacity());
+    return ok_status();
+}
+
+Status Decoder::forward(const Batch& b, KvCache& kv, std::vector<float>& logits) {
+    RETORT_TRY(validate(b, kv));
+    // Reserve cache blocks for every sequence first, so a full cache fails before any change.
+    const int64_t n_seq = kv.options().n_seq_max;
+    std::vector<int64_t> first(n_seq, -1), end(n_seq, -1);
+    for (int64_t i = 0; i < b.size(); ++i) {
+        const int32_t s = b.seq[i];
+        if (first[s] < 0) first[s] = b.pos[i];
+        end[s] = b.pos[i] + 1;
+    }
+    std::vector<int64_t> old_len(n_seq);
+    for (int64_t s = 0; s < n_seq; ++s) old_len[s] = kv.seq_len((int32_t)s);
+    for (int64_t s = 0; s < n_seq; ++s) {
+        if (first[s] < 0) continue;
+        Status st = kv.reserve((int32_t)s, std::max(end[s], old_len[s]));
+        if (!st.ok()) {
+            for (int64_t r = 0; r < n_seq; ++r) kv.truncate((int32_t)r, old_len[r]);  // give back what we took
+            return st.error();
+        }
+    }
+    for (int64_t s = 0; s < n_seq; ++s)
+        if (first[s] >= 0) kv.truncate((int32_t)s, first[s]);  // overwrite from the first new position
+
+    logits.resize((size_t)(b.n_outputs() * cfg_.n_vocab));
+    float* out = logits.data();
+    for (int64_t t0 = 0; t0 < b.size(); t0 += n_batch_) {
+        const int64_t n_tok = std::min(n_batch_, b.size() - t0);
+        int64_t n_out = 0;
+        for (int64_t i = t0; i < t0 + n_tok; ++i) n_out += b.logits[i];
+        forward_chunk(b, t0, n_tok, kv, out);
+        out += n_out * cfg_.n_vocab;
+    }
+    return ok_status();
+}
+
+// Rotates pairs of each head's first n_rot dims by theta(pos, i); cos/sin prepared per token.
+void Decoder::rope(float* x, int64_t n_tok, int64_t n_heads) {
+    const int64_t hd = cfg_.head_dim, half = cfg_.n_rot / 2;
+    const bool neox = cfg_.arch->rope_style == RopeStyle::kNeoX;
+    for (int64_t t = 0; t < n_tok; ++t) {
+        const float* c = &rope_cos_[(size_t)(t * half)];
+        const float* s = &rope_sin_[(size_t)(t * half)];
+        for (int64_t h = 0; h < n_heads; ++h) {
+            float* v = x + (t * n_heads + h) * hd;
+            for (int64_t i = 0; i < half; ++i) {
+                // normal: pair (2i, 2i+1); NeoX: pair (i, i + n_rot/2)
+                const int64_t a = neox ? i : 2 * i, bb = neox ? i + half : 2 * i + 1;
+                const float x0 = v[a], x1 = v[bb];
+                v[a] = x0 * c[i] - x1 * s[i];
+                v[bb] = x0 * s[i] + x1 * c[i];
+            }
+        }
+    }
+}
+
+// softmax(q·Kᵀ / sqrt(head_dim)) · V per query head over positions [0, pos] of its sequence.
+// One task per (token, KV head): the query heads sharing that KV head read each K/V row once.
+void Decoder::attention(int64_t il, const Batch& b, int64_t t0, int64_t n_tok, const KvCache& kv) {
+    const int64_t hd = cfg_.head_dim, n_kv = cfg_.n_head_kv, g = cfg_.n_gqa();
+    const bool f16 = kv.options().type == DType::F16;
+    const float scale = 1.0f / std::sqrt((float)hd);
+    const int64_t n_tasks = n_tok * n_kv;
+    pool_.run([&](int ith, int nth) {
+        std::vector<float>& scratch = attn_scratch_[(size_t)ith];
+        int64_t k0, k1;
+        split_range(n_tasks, ith, nth, &k0, &k1);
+        for (int64_t task = k0; task < k1; ++task) {
+            const int64_t t = task / n_kv, hk = task % n_kv;
+            const int32_t seq = b.seq[t0 + t];
+            const int64_t n_pos = b.pos[t0 + t] + 1;  // causal: positions 0..pos
+            if (scratch.size() < (size_t)(g * n_pos)) scratch.resize((size_t)(g * n_pos));
+            float* scores = scratch.data();  // [g, n_pos]
+            const float* q = &q_[(size_t)((t * cfg_.n_head + hk * g) * hd)];  // g heads, contiguous
+            // Pass 1: scores, and the max per head for a stable softmax.
+            for (int64_t p = 0; p < n_pos; ++p) {
+                const uint8_t* krow = kv.k_row(il, seq, p) + (size_t)(hk * hd) * (f16 ? 2 : 4);
+                for (int64_t j = 0; j < g; ++j) scores[j * n_pos + p] = kv_dot(krow, f16, q + j * hd, hd) * scale;
+            }
+            float* o = &attn_[(size_t)((t * cfg_.n_head + hk * g) * hd)];
+            std::fill(o, o + g * hd, 0.0f);
+            for (int64_t j = 0; j < g; ++j) {
+                float* sj = scores + j * n_pos;
+                float mx = sj[0];
+                for (int64_t p = 1; p < n_pos; ++p) mx = std::max(mx, sj[p]);
+                double sum = 0;
+                for (int64_t p = 0; p < n_pos; ++p) {
+                    sj[p] = std::exp(sj[p] - mx);
+                    sum += sj[p];
+                }
+                const float inv = (float)(1.0 / sum);
+                for (int64_t p = 0; p < n_pos; ++p) sj[p] *= inv;
+            }
+            // Pass 2: weighted sum of V rows.
+            for (int64_t p = 0; p < n_pos; ++p) {
+                const uint8_t* vrow = kv.v_row(il, seq, p) + (size_t)(hk * hd) * (f16 ? 2 : 4);
+                for (int64_t j = 0; j < g; ++j) kv_axpy(o + j * hd, scores[j * n_pos + p], vrow, f16, hd);
+            }
+        }
+    });
+}
+
+void Decoder::forward_chunk(const Batch& b, int64_t t0, int64_t n_tok, KvCache& kv, float* logits_out) {
+    const int64_t E = cfg_.n_embd, EQ = cfg_.n_embd_q(), EKV = cfg_.n_embd_kv(), FF = cfg_.n_ff;
+    const bool kv_f16 = kv.options().type == DType::F16;
+
+    // Token embeddings: x[t] = token_embd[token]
+    const Matrix& emb = w_.token_embd;
+    for (int64_t t = 0; t < n_tok; ++t)
+        emb.traits->dequantize_row(emb.row(b.tokens[t0 + t]), &x_[(size_t)(t * E)], E);
+
+    // RoPE angles for this chunk's positions, shared by all layers and heads.
+    const int64_t half = cfg_.n_rot / 2;
+    for (int64_t t = 0; t < n_tok; ++t) {
+        const double p = b.pos[t0 + t];
+        for (int64_t i = 0; i < half; ++i) {
+            const double theta = p * inv_freq_[(size_t)i];
+            rope_cos_[(size_t)(t * half + i)] = (float)std::cos(theta);
+            rope_sin_[(size_t)(t * half + i)] = (float)std::sin(theta);
+        }
+    }
+
+    for (int64_t t = 0; t < n_tok; ++t) {
+        const int32_t s = b.seq[t0 + t];
+        kv.set_len(s, std::max<int64_t>(kv.seq_len(s), b.pos[t0 + t] + 1));
+    }
+
+    for (int64_t il = 0; il < cfg_.n_layer; ++il) {
+        const LayerWeights& L = w_.layers[(size_t)il];
+
+        // Attention block: xn = rmsnorm(x) * attn_norm; q, k, v projections (+ biases).
+        for (int64_t t = 0; t < n_tok; ++t) rms_norm(&x_[(size_t)(t * E)], L.attn_norm, &xn_[(size_t)(t * E)], E, cfg_.rms_eps);
+        convert_acts(kt_, pool_, xn_.data(), n_tok, E, L.wq.traits->vec_dot_type, act_);
+        matmul(kt_, pool_, L.wq, act_, q_.data(), EQ);
+        // wk / wv may have other types than wq (the _M mixes): convert again only if needed.
+        const ActBuffer* a = &act_;
+        if (L.wk.traits->vec_dot_type != act_.type) {
+            convert_acts(kt_, pool_, xn_.data(), n_tok, E, L.wk.traits->vec_dot_type, act2_);
+            a = &act2_;
+        }
+        matmul(kt_, pool_, L.wk, *a, k_.data(), EKV);
+        a = &act_;
+        if (L.wv.traits->vec_dot_type != act_.type) {
+            convert_acts(kt_, pool_, xn_.data(), n_tok, E, L.wv.traits->vec_dot_type, act2_);
+            a = &act2_;
+        }
+        matmul(kt_, pool_, L.wv, *a, v_.data(), EKV);
+        if (L.bq != nullptr)
+            for (int64_t t = 0; t < n_tok; ++t) add_inplace(&q_[(size_t)(t * EQ)], L.bq, EQ);
+        if (L.bk != nullptr)
+            for (int64_t t = 0; t < n_tok; ++t) add_inplace(&k_[(size_t)(t * EKV)], L.bk, EKV);
+        if (L.bv != nullptr)
+            for (int64_t t = 0; t < n_tok; ++t) add_inplace(&v_[(size_t)(t * EKV)], L.bv, EKV);
+
+        rope(q_.data(), n_tok, cfg_.n_head);
+        rope(k_.data(), n_tok, cfg_.n_head_kv);
+
+        // Append this chunk's K and V to the cache before attending, so a token sees itself
+        // and the earlier tokens of the same chunk.
+        for (int64_t t = 0; t < n_tok; ++t) {
+            const int32_t s = b.seq[t0 + t];
+            const int64_t p = b.pos[t0 + t];
+            store_kv_row(kv.k_row(il, s, p), &k_[(size_t)(t * EKV)], EKV, kv_f16);
+            store_kv_row(kv.v_row(il, s, p), &v_[(size_t)(t * EKV)], EKV, kv_f16);
+        }
+        attention(il, b, t0, n_tok, kv);
+
+        // x += attn · Woᵀ
+        matmul_f32(kt_, pool_, L.wo, attn_.data(), n_tok, tmp_.data(), E, act_);
+        for (int64_t t = 0; t < n_tok; ++t) add_inplace(&x_[(size_t)(t * E)], &tmp_[(size_t)(t * E)], E);
+
+        // FFN block: x += (silu(xn · Wgateᵀ) * (xn · Wupᵀ)) · Wdownᵀ
+        for (int64_t t = 0; t < n_tok; ++t) rms_norm(&x_[(size_t)(t * E)], L.ffn_norm, &xn_[(size_t)(t * E)], E, cfg_.rms_eps);
+        convert_acts(kt_, pool_, xn_.data(), n_tok, E, L.ffn_gate.traits->vec_dot_type, act_);
+        matmul(kt_, pool_, L.ffn_gate, act_, gate_.data(), FF);
+        a = &act_;
+        if (L.ffn_up.traits->vec_dot_type != act_.type) {
+            convert_acts(kt_, pool_, xn_.data(), n_tok, E, L.ffn_up.traits->vec_dot_type, act2_);
+            a = &act2_;
+        }
+        matmul(kt_, pool_, L.ffn_up, *a, up_.data(), FF);
+        for (int64_t t = 0; t < n_tok; ++t) silu_mul(&gate_[(size_t)(t * FF)], &up_[(size_t)(t * FF)], FF);
+        matmul_f32(kt_, pool_, L.ffn_down, gate_.data(), n_tok, tmp_.data(), E, act_);
+        for (int64_t t = 0; t < n_tok; ++t) add_inplace(&x_[(size_t)(t * E)], &tmp_[(size_t)(t * E)], E);
+    }
+
+    // Output: only the rows whose logits were asked for.
+    int64_t n_out = 0;
+    for (int64_t t = 0; t < n_tok; ++t) {
+        if (!b.logits[t0 + t]) continue;
+        rms_norm(&x_[(size_t)(t * E)], w_.output_norm, &xn_[(size_t)(n_out * E)], E, cfg_.rms_eps);
+        ++n_out;
+    }
+    if (n_out > 0) matmul_f32(kt_, pool_, w_.output, xn_.data(), n_out, logits_out, cfg_.n_vocab, act_);
+}
+
+}  // namespace retort

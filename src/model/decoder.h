@@ -1,0 +1,55 @@
+// Decoder: the Llama-family forward pass (llama, qwen2) over a Batch of tokens from any
+// number of sequences. Owns the scratch buffers, sized once for the largest micro-batch,
+// so steady-state decoding allocates nothing.
+#pragma once
+
+#include "kernels/kernel_table.h"
+#include "kernels/matmul.h"
+#include "kv/kv_cache.h"
+#include "model/batch.h"
+#include "model/model.h"
+#include "util/error.h"
+#include "util/thread_pool.h"
+
+#include <vector>
+
+namespace retort {
+
+class Decoder {
+public:
+    // n_batch: tokens per internal micro-batch (bigger batches are split).
+    Decoder(const Model& model, const KernelTable& kernels, ThreadPool& pool, int64_t n_batch);
+
+    // Evaluates `batch`, appending its K/V to `kv`. For every row with logits wanted, in batch
+    // order, n_vocab floats are written to `logits` (resized to n_outputs * n_vocab).
+    // Positions of a sequence must be consecutive within the batch and start at or before
+    // the sequence's current length (earlier positions are overwritten: the cache is
+    // truncated there first). Fails without side effects on a bad batch or a full cache.
+    Status forward(const Batch& batch, KvCache& kv, std::vector<float>& logits);
+
+    // Bytes of scratch this decoder holds (for memory estimates).
+    size_t scratch_bytes() const;
+    static size_t scratch_bytes_for(const ModelConfig& c, int64_t n_batch, int64_t n_ctx, int n_threads);
+
+private:
+    Status validate(const Batch& batch, const KvCache& kv) const;
+    void forward_chunk(const Batch& batch, int64_t t0, int64_t n_tok, KvCache& kv, float* logits_out);
+    void rope(float* x, int64_t n_tok, int64_t n_heads);  // angles from rope_cos_/rope_sin_
+    void attention(int64_t il, const Batch& batch, int64_t t0, int64_t n_tok, const KvCache& kv);
+
+    const Model& model_;
+    const ModelConfig& cfg_;
+    const ModelWeights& w_;
+    const KernelTable& kt_;
+    ThreadPool& pool_;
+    int64_t n_batch_;
+
+    // Scratch, [n_batch, width] each.
+    std::vector<float> x_, xn_, q_, k_, v_, attn_, tmp_, gate_, up_;
+    std::vector<float> rope_cos_, rope_sin_;  // [n_batch, n_rot/2]
+    std::vector<float> inv_freq_;             // [n_rot/2] per-pair frequency incl. scaling
+    std::vector<std::vector<float>> attn_scratch_;  // per thread: scores and accumulators
+    ActBuffer act_, act2_;
+};
+
+}  // namespace retort

@@ -1,0 +1,46 @@
+// ModelWeights: every tensor the decoder reads, bound to views of the mapped GGUF file and
+// checked once (name present, exact shape, supported type). Small 1-D tensors (norms, biases,
+// rope factors) are converted to F32 copies; matrices stay in the file's bytes.
+#pragma once
+
+#include "gguf/gguf.h"
+#include "model/config.h"
+#include "tensor/tensor.h"
+#include "util/error.h"
+
+#include <vector>
+
+namespace retort {
+
+struct LayerWeights {
+    const float* attn_norm = nullptr;  // [n_embd]
+    Matrix wq;                         // [n_head * head_dim, n_embd]
+    Matrix wk;                         // [n_head_kv * head_dim, n_embd]
+    Matrix wv;                         // [n_head_kv * head_dim, n_embd]
+    const float* bq = nullptr;         // [n_head * head_dim], qwen2 only
+    const float* bk = nullptr;         // [n_head_kv * head_dim], qwen2 only
+    const float* bv = nullptr;         // [n_head_kv * head_dim], qwen2 only
+    Matrix wo;                         // [n_embd, n_head * head_dim]
+    const float* ffn_norm = nullptr;   // [n_embd]
+    Matrix ffn_gate;                   // [n_ff, n_embd]
+    Matrix ffn_up;                     // [n_ff, n_embd]
+    Matrix ffn_down;                   // [n_embd, n_ff]
+};
+
+struct ModelWeights {
+    Matrix token_embd;                 // [n_vocab, n_embd]
+    std::vector<LayerWeights> layers;  // [n_layer]
+    const float* output_norm = nullptr;  // [n_embd]
+    Matrix output;                     // [n_vocab, n_embd]; token_embd when the file has none
+    bool output_tied = false;
+    const float* rope_freqs = nullptr; // [n_rot / 2] divisors, or nullptr
+    size_t matrix_bytes = 0;           // bytes of all matrices (what a token reads, roughly)
+
+    // Owned F32 copies of the 1-D tensors the pointers above refer to.
+    std::vector<std::vector<float>> owned;
+};
+
+// Binds and validates every tensor of `cfg`'s architecture in `file`.
+Result<ModelWeights> bind_weights(const GgufFile& file, const ModelConfig& cfg);
+
+}  // namespace retort
