@@ -1,5 +1,7 @@
 #include "kv/kv_cache.h"
 
+#include <algorithm>
+
 namespace retort {
 
 size_t KvCache::bytes_needed(const KvCacheOptions& opt) {
@@ -28,6 +30,11 @@ Result<KvCache> KvCache::create(const KvCacheOptions& opt) {
     for (int64_t b = c.n_blocks_ - 1; b >= 0; --b) c.free_.push_back((int32_t)b);
     c.seqs_.resize((size_t)opt.n_seq_max);
     return c;
+}
+
+int64_t KvCache::blocks_missing(int32_t seq, int64_t n_pos) const {
+    const int64_t need = (n_pos + opt_.block_size - 1) / opt_.block_size;
+    return std::max<int64_t>(0, need - (int64_t)seqs_[(size_t)seq].blocks.size());
 }
 
 Status KvCache::reserve(int32_t seq, int64_t n_pos) {

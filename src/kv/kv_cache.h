@@ -36,11 +36,14 @@ public:
     int64_t seq_len(int32_t seq) const { return seqs_[(size_t)seq].len; }
     // Largest position count any one sequence may reach (n_cells).
     int64_t capacity() const { return n_blocks_ * opt_.block_size; }
+    // Blocks seq still needs to hold positions [0, n_pos) (0 when it has them).
+    int64_t blocks_missing(int32_t seq, int64_t n_pos) const;
     // Makes room for positions [0, n_pos) of seq; fails (no change) when blocks run out.
     Status reserve(int32_t seq, int64_t n_pos);
     // Records that seq now holds n_pos positions (after reserve; used by the forward pass).
     void set_len(int32_t seq, int64_t n_pos) { seqs_[(size_t)seq].len = n_pos; }
-    // Drops positions >= from of seq, freeing whole blocks past the new end.
+    // Drops positions >= from of seq, freeing the blocks past the new end (blocks reserved
+    // beyond the old end are freed too).
     void truncate(int32_t seq, int64_t from);
     void clear(int32_t seq) { truncate(seq, 0); }
 

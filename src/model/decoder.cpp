@@ -3,6 +3,7 @@
 #include "util/fp16.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstring>
 
@@ -143,18 +144,21 @@ Status Decoder::forward(const Batch& b, KvCache& kv, std::vector<float>& logits)
         if (first[s] < 0) first[s] = b.pos[i];
         end[s] = b.pos[i] + 1;
     }
-    std::vector<int64_t> old_len(n_seq);
-    for (int64_t s = 0; s < n_seq; ++s) old_len[s] = kv.seq_len((int32_t)s);
+    // All or nothing: count the blocks every sequence still needs before touching the cache.
+    int64_t missing = 0;
+    for (int64_t s = 0; s < n_seq; ++s)
+        if (first[s] >= 0) missing += kv.blocks_missing((int32_t)s, end[s]);
+    if (missing > kv.n_free_blocks())
+        return Error::make(ErrorKind::kContextFull,
+                           "KV cache full: this batch needs {} more blocks of {} positions, {} are free", missing,
+                           kv.options().block_size, kv.n_free_blocks());
     for (int64_t s = 0; s < n_seq; ++s) {
         if (first[s] < 0) continue;
-        Status st = kv.reserve((int32_t)s, std::max(end[s], old_len[s]));
-        if (!st.ok()) {
-            for (int64_t r = 0; r < n_seq; ++r) kv.truncate((int32_t)r, old_len[r]);  // give back what we took
-            return st.error();
-        }
+        kv.truncate((int32_t)s, first[s]);  // overwrite from the first new position
+        Status st = kv.reserve((int32_t)s, end[s]);
+        assert(st.ok());
+        (void)st;
     }
-    for (int64_t s = 0; s < n_seq; ++s)
-        if (first[s] >= 0) kv.truncate((int32_t)s, first[s]);  // overwrite from the first new position
 
     logits.resize((size_t)(b.n_outputs() * cfg_.n_vocab));
     float* out = logits.data();

@@ -31,15 +31,15 @@ struct Tolerance {
     double max_abs;        // max |Δlogit| over compared logits
     double mean_abs;       // mean |Δlogit| over the full last-position logits
     double top1_margin;    // top-1 must match where the reference leads top-2 by more than this
-    bool exact_greedy;     // free-running greedy continuation must be identical
+    bool exact_greedy;     // free-running greedy continuation must be identical; otherwise it may
+                           // diverge only at a step where the reference's top-2 gap < 2 * max_abs
 };
 
 // FIXTURES.md §4 "What is a fair tolerance".
 Tolerance tolerance_for(const std::string& file_type) {
     if (file_type == "F32") return {1e-3, 1e-4, 1e-3, true};
-    if (file_type == "F16") return {5e-2, 5e-3, 5e-2, true};
-    if (file_type == "BF16") return {1.5e-1, 2e-2, 1.5e-1, true};
-    if (file_type == "Q8_0") return {0.5, 0.08, 0.5, true};
+    if (file_type == "F16") return {5e-2, 5e-3, 5e-2, false};
+    if (file_type == "BF16") return {1.5e-1, 2e-2, 1.5e-1, false};
     return {0.5, 0.08, 0.5, false};
 }
 
@@ -139,7 +139,7 @@ void check_greedy(Runner& r, const std::vector<int32_t>& ids, const std::vector<
             // The step that chose token j: the prompt's last position, or greedy step j-1.
             const json& top = j == 0 ? json() : ref_steps[j - 1];
             const double margin = j == 0 ? 0 : top[0][2].get<double>() - top[1][2].get<double>();
-            if (tol.exact_greedy || j == 0 || margin > tol.top1_margin)
+            if (tol.exact_greedy || j == 0 || margin > 2 * tol.max_abs)
                 ADD_FAILURE() << where << ": greedy step " << j << " gave " << tok << ", reference " << ref_greedy[j]
                               << " (reference margin " << margin << ")";
             return;
@@ -199,7 +199,7 @@ TEST_P(TinyModel, MatchesLlamaCpp) {
     }
 }
 
-const char* const kTinyFiles[] = {
+const std::string kTinyFiles[] = {
     "tiny-qwen2-F32",  "tiny-qwen2-F16",    "tiny-qwen2-BF16",   "tiny-qwen2-Q8_0",   "tiny-qwen2-Q6_K",
     "tiny-qwen2-Q5_K_M", "tiny-qwen2-Q4_K_M", "tiny-qwen2-Q4_0", "tiny-qwen2-Q3_K_M", "tiny-qwen2-Q2_K",
     "tiny-llama-F32",  "tiny-llama-F16",    "tiny-llama-BF16",   "tiny-llama-Q8_0",   "tiny-llama-Q6_K",

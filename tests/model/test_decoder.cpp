@@ -1,0 +1,155 @@
+// Decoder behaviour beyond the reference numbers: batching several sequences in one forward
+// gives the same logits as running each alone; bad batches and a full cache are errors.
+#include "kernels/kernel_table.h"
+#include "model/decoder.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace retort {
+namespace {
+
+const std::string kData = RETORT_TEST_DATA;
+
+struct Fixture {
+    std::unique_ptr<Model> model;
+    std::unique_ptr<ThreadPool> pool;
+    std::unique_ptr<Decoder> decoder;
+    KvCache kv;
+    Fixture(const std::string& file, int64_t n_seq, int64_t cells, int64_t n_batch = 64) {
+        auto m = Model::load(kData + "/tiny/" + file);
+        EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.error().message);
+        model = std::move(m.value());
+        pool = std::make_unique<ThreadPool>(2);
+        decoder = std::make_unique<Decoder>(*model, *select_kernels(), *pool, n_batch);
+        auto c = KvCache::create({model->config().n_layer, model->config().n_embd_kv(), cells, 32, n_seq, DType::F16});
+        EXPECT_TRUE(c.ok());
+        kv = std::move(c.value());
+    }
+};
+
+double max_diff(const float* a, const float* b, int64_t n) {
+    double m = 0;
+    for (int64_t i = 0; i < n; ++i) m = std::max(m, (double)std::fabs(a[i] - b[i]));
+    return m;
+}
+
+// Continuous batching's invariant: a sequence's logits do not depend on who shares its batch.
+TEST(Decoder, BatchedSequencesMatchSeparateRuns) {
+    for (const char* file : {"tiny-qwen2-Q4_K_M.gguf", "tiny-llama-Q8_0.gguf", "tiny-qwen2-F32.gguf"}) {
+        const std::vector<std::vector<int32_t>> prompts = {{1, 5, 9, 200, 7}, {3, 4}, {100, 101, 102, 103, 104, 105, 106, 107, 108}};
+        const int64_t V = Fixture(file, 1, 64).model->config().n_vocab;
+        // Alone: each prompt, then 3 decode steps of fixed tokens.
+        std::vector<std::vector<float>> alone;
+        for (const auto& p : prompts) {
+            Fixture f(file, 1, 128);
+            Batch b;
+            for (size_t i = 0; i < p.size(); ++i) b.add(p[i], (int32_t)i, 0, i + 1 == p.size());
+            std::vector<float> l;
+            ASSERT_TRUE(f.decoder->forward(b, f.kv, l).ok());
+            std::vector<float> all = l;
+            for (int s = 0; s < 3; ++s) {
+                b.clear();
+                b.add(10 + s, (int32_t)(p.size() + s), 0, true);
+                ASSERT_TRUE(f.decoder->forward(b, f.kv, l).ok());
+                all.insert(all.end(), l.begin(), l.end());
+            }
+            alone.push_back(all);
+        }
+        // Together: all prompts in one batch (interleaved rows), then joint decode steps.
+        Fixture f(file, 3, 3 * 128);
+        Batch b;
+        size_t longest = 0;
+        for (const auto& p : prompts) longest = std::max(longest, p.size());
+        for (size_t i = 0; i < longest; ++i)
+            for (int s = 0; s < 3; ++s)
+                if (i < prompts[s].size()) b.add(prompts[s][i], (int32_t)i, s, i + 1 == prompts[s].size());
+        std::vector<float> l;
+        ASSERT_TRUE(f.decoder->forward(b, f.kv, l).ok());
+        // Output rows follow batch order: find which sequence each output row belongs to.
+        std::vector<std::vector<float>> together(3);
+        int64_t row = 0;
+        for (int64_t i = 0; i < b.size(); ++i)
+            if (b.logits[i]) {
+                together[b.seq[i]].insert(together[b.seq[i]].end(), l.begin() + row * V, l.begin() + (row + 1) * V);
+                ++row;
+            }
+        for (int s = 0; s < 3; ++s) {
+            b.clear();
+            for (int q = 0; q < 3; ++q) b.add(10 + s, (int32_t)(prompts[q].size() + s), q, true);
+            ASSERT_TRUE(f.decoder->forward(b, f.kv, l).ok());
+            for (int q = 0; q < 3; ++q) together[q].insert(together[q].end(), l.begin() + q * V, l.begin() + (q + 1) * V);
+        }
+        for (int s = 0; s < 3; ++s) {
+            ASSERT_EQ(alone[s].size(), together[s].size());
+            // Same rows, same kernels: only summation order inside matmul tiles may differ.
+            EXPECT_LE(max_diff(alone[s].data(), together[s].data(), (int64_t)alone[s].size()), 1e-4) << file << " seq " << s;
+        }
+    }
+}
+
+TEST(Decoder, MicroBatchesMatchOneBatch) {
+    Fixture big("tiny-llama-F32.gguf", 1, 128, 64), small("tiny-llama-F32.gguf", 1, 128, 5);
+    Batch b;
+    for (int i = 0; i < 23; ++i) b.add((i * 37) % 300, i, 0, true);
+    std::vector<float> l1, l2;
+    ASSERT_TRUE(big.decoder->forward(b, big.kv, l1).ok());
+    ASSERT_TRUE(small.decoder->forward(b, small.kv, l2).ok());
+    ASSERT_EQ(l1.size(), l2.size());
+    EXPECT_LE(max_diff(l1.data(), l2.data(), (int64_t)l1.size()), 1e-4);
+}
+
+TEST(Decoder, RejectsBadBatches) {
+    Fixture f("tiny-qwen2-Q4_0.gguf", 2, 64);
+    std::vector<float> l;
+    Batch b;
+    EXPECT_FALSE(f.decoder->forward(b, f.kv, l).ok());  // empty
+    b.add(99999, 0, 0, true);
+    EXPECT_FALSE(f.decoder->forward(b, f.kv, l).ok());  // token outside vocab
+    b.clear();
+    b.add(1, 0, 7, true);
+    EXPECT_FALSE(f.decoder->forward(b, f.kv, l).ok());  // sequence id out of range
+    b.clear();
+    b.add(1, 3, 0, true);
+    EXPECT_FALSE(f.decoder->forward(b, f.kv, l).ok());  // gap: sequence holds 0 positions
+    b.clear();
+    b.add(1, 0, 0, false);
+    b.add(2, 2, 0, true);
+    EXPECT_FALSE(f.decoder->forward(b, f.kv, l).ok());  // non-consecutive positions
+    EXPECT_EQ(f.kv.seq_len(0), 0);                        // nothing was written
+}
+
+TEST(Decoder, FullCacheIsAnError) {
+    Fixture f("tiny-qwen2-Q4_0.gguf", 2, 64);  // 64 cells: two blocks of 32
+    std::vector<float> l;
+    Batch b;
+    for (int i = 0; i < 40; ++i) b.add(1, i, 0, false);
+    ASSERT_TRUE(f.decoder->forward(b, f.kv, l).ok());
+    b.clear();
+    for (int i = 0; i < 40; ++i) b.add(1, i, 1, false);
+    Status st = f.decoder->forward(b, f.kv, l);
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().kind, ErrorKind::kContextFull) << st.error().message;
+    EXPECT_EQ(f.kv.seq_len(1), 0);
+    EXPECT_EQ(f.kv.seq_len(0), 40);
+}
+
+// Re-evaluating from an earlier position (speculative decoding's rollback) overwrites cleanly.
+TEST(Decoder, RewindAndRecomputeGivesSameLogits) {
+    Fixture f("tiny-llama-Q4_K_M.gguf", 1, 64);
+    std::vector<float> a, b2;
+    Batch b;
+    for (int i = 0; i < 10; ++i) b.add(i + 3, i, 0, i == 9);
+    ASSERT_TRUE(f.decoder->forward(b, f.kv, a).ok());
+    b.clear();
+    for (int i = 6; i < 10; ++i) b.add(50 + i, i, 0, false);  // overwrite 6..9 with other tokens
+    ASSERT_TRUE(f.decoder->forward(b, f.kv, b2).ok());
+    b.clear();
+    for (int i = 6; i < 10; ++i) b.add(i + 3, i, 0, i == 9);  // and back
+    ASSERT_TRUE(f.decoder->forward(b, f.kv, b2).ok());
+    EXPECT_LE(max_diff(a.data(), b2.data(), (int64_t)a.size()), 1e-4);
+}
+
+}  // namespace
+}  // namespace retort
