@@ -4,6 +4,7 @@
 
 #include "engine/engine.h"
 #include "gguf/gguf.h"
+#include "sampling/sampler.h"
 #include "util/error.h"
 
 #include <CLI/CLI.hpp>
@@ -33,6 +34,10 @@ struct EngineFlags {
 Result<std::unique_ptr<GgufFile>> open_model_file(const std::string& path);
 // Loads an engine from -m (or the embedded default).
 Result<std::unique_ptr<Engine>> load_engine(const EngineFlags& flags, int64_t n_seq = 1);
+
+// Adds --temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n --presence-penalty
+// --frequency-penalty --seed (seed_opt tells whether --seed was given).
+void add_sampling_flags(CLI::App* sub, SamplingParams& s, uint64_t& seed, CLI::Option*& seed_opt);
 
 // Parses "1,2,3" into ids; an Error names the bad item.
 Result<std::vector<int32_t>> parse_id_list(const std::string& text);
