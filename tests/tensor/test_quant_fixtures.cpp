@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <ostream>
 
 namespace retort::test {
 namespace {
@@ -25,6 +26,8 @@ struct FixtureCase {
     const char* arch;
     const char* file_type;
 };
+
+void PrintTo(const FixtureCase& c, std::ostream* os) { *os << c.arch << "-" << c.file_type; }
 
 class QuantizedFixture : public testing::TestWithParam<FixtureCase> {};
 
