@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace retort {
@@ -50,13 +51,20 @@ public:
     // Finds the id of an exact token text, or -1.
     int32_t find_token(std::string_view text) const;
     const std::string& raw_piece(int32_t id) const { return pieces_[(size_t)id]; }
+    // SentencePiece vocabs prepend a space to the text; decode() drops it again from the
+    // first piece (llama_detokenize), and so does StreamDecoder.
+    bool add_space_prefix() const { return add_space_prefix_; }
+    // CONTROL or UNKNOWN (after llama.cpp's fix-ups): renders as nothing unless unparse_special.
+    bool is_special(int32_t id) const;
 
 protected:
     std::vector<std::string> pieces_;
-    std::vector<TokenType> types_;
+    std::vector<TokenType> types_;  // GGUF types after llama.cpp's fix-ups (e.g. `</s>` -> control)
     int32_t bos_ = -1, eos_ = -1, eot_ = -1;
     bool add_bos_ = true;
-    std::vector<int32_t> eog_;
+    bool add_space_prefix_ = false;
+    std::vector<int32_t> eog_;                                // sorted
+    std::unordered_map<std::string_view, int32_t> token_ids_;  // text -> id; views into pieces_
 };
 
 // Streaming detokenizer: feed ids one at a time, get text that never ends in the middle of
