@@ -16,10 +16,30 @@ using VecDotFn = void (*)(int64_t n, float* out, const void* w, const void* a);
 // Converts n floats to an activation format (Q8_0, Q8_1, Q8_K, F16, BF16, F32).
 using FromFloatFn = void (*)(const float* x, void* dst, int64_t n);
 
+// Attention inner loops over one K or V row (any n, no block structure; the KV cache is F16):
+//   dot_f16_f32:  returns sum_i fp16(x[i]) * y[i]        (score = q . k)
+//   axpy_f16_f32: y[i] += a * fp16(x[i]) for i < n      (out += p * v)
+// and the same on f32 rows. No alignment required.
+using DotF16F32Fn = float (*)(int64_t n, const uint16_t* x, const float* y);
+using AxpyF16F32Fn = void (*)(int64_t n, float a, const uint16_t* x, float* y);
+using DotF32Fn = float (*)(int64_t n, const float* x, const float* y);
+using AxpyF32Fn = void (*)(int64_t n, float a, const float* x, float* y);
+
+// Scalar references of the attention helpers (kernels/ref_attn.cpp): the oracle for the SIMD
+// versions and the defaults of every table, so ref_kernels() carries them without listing them.
+float ref_dot_f16_f32(int64_t n, const uint16_t* x, const float* y);
+void ref_axpy_f16_f32(int64_t n, float a, const uint16_t* x, float* y);
+float ref_dot_f32(int64_t n, const float* x, const float* y);
+void ref_axpy_f32(int64_t n, float a, const float* x, float* y);
+
 struct KernelTable {
     const char* isa = "ref";                 // "ref", "avx2", "avx512"
     VecDotFn vec_dot[kDTypeIdLimit] = {};    // indexed by weight DType
     FromFloatFn from_float[kDTypeIdLimit] = {};  // indexed by activation DType
+    DotF16F32Fn dot_f16_f32 = ref_dot_f16_f32;
+    AxpyF16F32Fn axpy_f16_f32 = ref_axpy_f16_f32;
+    DotF32Fn dot_f32 = ref_dot_f32;
+    AxpyF32Fn axpy_f32 = ref_axpy_f32;
 };
 
 // The scalar reference table: every supported weight type and activation type is filled.

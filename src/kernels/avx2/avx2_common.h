@@ -1,0 +1,120 @@
+// Helpers shared by the AVX2 (and AVX-512) kernel files: unaligned field loads, horizontal
+// sums, byte tricks. Everything is `static inline` on purpose: each kernel file gets a private
+// copy built with its own -m flags. An ordinary inline function would be merged by the linker
+// across files, and an AVX-512 copy could end up running on a CPU without AVX-512.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+namespace retort::simd {
+
+// ---- field loads from byte pointers (blocks may sit at any address) ----
+
+static inline uint16_t ld_u16(const uint8_t* p) { uint16_t v; std::memcpy(&v, p, 2); return v; }
+static inline uint32_t ld_u32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
+static inline float ld_f32(const uint8_t* p) { float v; std::memcpy(&v, p, 4); return v; }
+static inline float ld_f16(const uint8_t* p) { return _cvtsh_ss(ld_u16(p)); }
+static inline __m128i ld128(const uint8_t* p) { return _mm_loadu_si128((const __m128i*)p); }
+static inline __m256i ld256(const uint8_t* p) { return _mm256_loadu_si256((const __m256i*)p); }
+
+// ---- horizontal reductions ----
+
+static inline float hsum_ps(__m128 v) {
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));      // [0+2, 1+3, ..]
+    v = _mm_add_ss(v, _mm_movehdup_ps(v));       // [0+2+1+3]
+    return _mm_cvtss_f32(v);
+}
+static inline float hsum_ps(__m256 v) {
+    return hsum_ps(_mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1)));
+}
+static inline int32_t hsum_epi32(__m128i v) {
+    v = _mm_add_epi32(v, _mm_unpackhi_epi64(v, v));
+    v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(v);
+}
+static inline int32_t hsum_epi32(__m256i v) {
+    return hsum_epi32(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+}
+
+// ---- byte tricks ----
+
+// Sums of x[j] * y[j] over 32 signed bytes, 4 products per int32 lane. maddubs needs one
+// unsigned operand, so it multiplies |x| by y carrying x's sign: the same products. Valid
+// while no pair sum exceeds int16, i.e. |x|, |y| <= 127 (true of every quantizer's output).
+static inline __m256i dot_i8x32(__m256i x, __m256i y) {
+    const __m256i ax = _mm256_sign_epi8(x, x);
+    const __m256i sy = _mm256_sign_epi8(y, x);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
+}
+
+// Sums of u[j] * y[j], u unsigned (<= 127 here), y signed: 4 products per int32 lane.
+static inline __m256i dot_u8i8x32(__m256i u, __m256i y) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, y), _mm256_set1_epi16(1));
+}
+
+// 16 packed nibbles -> 32 bytes in element order: byte j < 16 is the low nibble of qs[j],
+// byte 16 + j its high nibble (the Q4_0/Q4_1/Q5_x layout).
+static inline __m256i nibbles_32(const uint8_t* qs) {
+    const __m128i x = ld128(qs);
+    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(x, 4), x);
+    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+// 32 bits -> 32 bytes, 0xFF where bit j is set: byte j gets a copy of byte j/8 of `bits`,
+// then is tested against bit j%8.
+static inline __m256i bits_to_bytes(uint32_t bits) {
+    const __m256i spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32((int)bits),
+        _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+}
+
+// Moves bit `src` of every byte of x to bit `dst`, clearing the others. Shifts are per 16-bit
+// lane; the bits that cross from the neighbouring byte never land on `dst`, so the mask cleans up.
+template <int src, int dst>
+static inline __m256i move_bit(__m256i x) {
+    const __m256i m = _mm256_set1_epi8((char)(1 << dst));
+    if constexpr (src > dst) return _mm256_and_si256(_mm256_srli_epi16(x, src - dst), m);
+    else if constexpr (src < dst) return _mm256_and_si256(_mm256_slli_epi16(x, dst - src), m);
+    else return _mm256_and_si256(x, m);
+}
+
+// i16 lane `lo` of the low 128 bits broadcast over the low 128 bits and lane `hi` of the high
+// 128 bits over the high 128 bits (pshufb works within 128-bit halves).
+template <int lo, int hi>
+static inline __m256i bcast_i16_halves(__m256i v) {
+    const __m256i idx = _mm256_set_m128i(_mm_set1_epi16((short)((2 * hi + 1) << 8 | 2 * hi)),
+                                         _mm_set1_epi16((short)((2 * lo + 1) << 8 | 2 * lo)));
+    return _mm256_shuffle_epi8(v, idx);
+}
+
+// ---- Q4_K / Q5_K packed 6-bit scales and mins ----
+
+// The 12 bytes hold 8 scales and 8 mins: bytes 0-3 / 4-7 carry scales / mins 0-3 in their low
+// 6 bits and the top 2 bits of scales / mins 4-7 in their high 2; bytes 8-11 carry the low 4
+// bits of scales 4-7 (low nibble) and mins 4-7 (high nibble). Out: 8 scales, then 8 mins, u8.
+static inline void unpack_scales_k4(const uint8_t* p, uint32_t out[4]) {
+    const uint32_t a0 = ld_u32(p), a1 = ld_u32(p + 4), a2 = ld_u32(p + 8);
+    out[0] = a0 & 0x3F3F3F3Fu;                                          // scales 0-3
+    out[1] = (a2 & 0x0F0F0F0Fu) | (((a0 >> 6) & 0x03030303u) << 4);     // scales 4-7
+    out[2] = a1 & 0x3F3F3F3Fu;                                          // mins 0-3
+    out[3] = ((a2 >> 4) & 0x0F0F0F0Fu) | (((a1 >> 6) & 0x03030303u) << 4);  // mins 4-7
+}
+
+// Q3_K: 16 6-bit scales stored +32: the low 4 bits of scale j sit in byte j%8 (low nibble for
+// j < 8, high nibble otherwise), its high 2 bits in byte 8 + j%4 at bit 2*(j/4).
+// Returns the 16 scales as signed bytes in [-32, 31].
+static inline __m128i unpack_scales_q3k(const uint8_t* p) {
+    const uint32_t a0 = ld_u32(p), a1 = ld_u32(p + 4), a2 = ld_u32(p + 8);
+    const uint32_t s0 = (a0 & 0x0F0F0F0Fu) | ((a2 & 0x03030303u) << 4);               // 0-3
+    const uint32_t s1 = (a1 & 0x0F0F0F0Fu) | (((a2 >> 2) & 0x03030303u) << 4);        // 4-7
+    const uint32_t s2 = ((a0 >> 4) & 0x0F0F0F0Fu) | (((a2 >> 4) & 0x03030303u) << 4); // 8-11
+    const uint32_t s3 = ((a1 >> 4) & 0x0F0F0F0Fu) | (((a2 >> 6) & 0x03030303u) << 4); // 12-15
+    return _mm_sub_epi8(_mm_set_epi32((int)s3, (int)s2, (int)s1, (int)s0), _mm_set1_epi8(32));
+}
+
+}  // namespace retort::simd

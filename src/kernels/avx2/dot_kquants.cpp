@@ -1,0 +1,287 @@
+// AVX2 dot products of the k-quants (Q2_K..Q6_K) with Q8_K activations. Each matches the same
+// vec_dot slot of ref_kernels() (ggml's q*_K_q8_K generic kernels). Per super-block of 256 the
+// integer part is exact: maddubs multiplies unsigned weight quants by signed activations into
+// int16 pairs, madd applies the sub-block scale into int32; offsets (Q3_K's -4, Q6_K's -32) and
+// mins come from the activation's bsums (sums of 16 quants) instead of touching every element.
+
+#include "kernels/avx2/avx2_common.h"
+#include "kernels/avx2/kernels_avx2.h"
+#include "tensor/blocks.h"
+
+#include <cstddef>
+
+namespace retort::avx2 {
+
+using namespace simd;
+
+namespace {
+
+constexpr size_t kQ8KD = offsetof(BlockQ8_K, d), kQ8KQs = offsetof(BlockQ8_K, qs),
+                 kQ8KBsums = offsetof(BlockQ8_K, bsums);
+
+// The activation's 16 bsums as int16 lanes.
+inline __m256i load_bsums(const uint8_t* ba) { return ld256(ba + kQ8KBsums); }
+
+// Sub-block scales, one per 16 elements, as int16 lanes: `sc16` holds 16 of them, one per
+// 16-element group of the super-block. For the 32 elements q8[32g .. 32g+31] (maddubs output:
+// low 128 bits = first 16 elements, high 128 = next 16) the scale vector is lane 2g in the low
+// half and lane 2g+1 in the high half; `half` is sc16 with its 128-bit half g/4 in both halves.
+template <int g>
+inline __m256i scales_for_32(__m256i half) {
+    return bcast_i16_halves<(2 * g) % 8, (2 * g + 1) % 8>(half);
+}
+
+}  // namespace
+
+// ref: vec_dot[Q4_K] of ref_kernels().
+// x = d * sc_j * q - dmin * m_j, q in 0..15, 8 sub-blocks j of 32 with 6-bit sc_j, m_j.
+void vec_dot_q4_k(int64_t n, float* out, const void* vw, const void* va) {
+    const auto* w = static_cast<const uint8_t*>(vw);
+    const auto* a = static_cast<const uint8_t*>(va);
+    constexpr size_t BW = sizeof(BlockQ4_K), BA = sizeof(BlockQ8_K);
+    constexpr size_t kD = offsetof(BlockQ4_K, d), kDmin = offsetof(BlockQ4_K, dmin),
+                     kScales = offsetof(BlockQ4_K, scales), kQs = offsetof(BlockQ4_K, qs);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+
+    __m256 acc = _mm256_setzero_ps();  // d * scaled quant sums, 8 lanes
+    __m128 acc_m = _mm_setzero_ps();   // dmin * sum_j m_j * bsum_j, 4 lanes
+    for (int64_t i = 0; i < n / kQK_K; ++i) {
+        const uint8_t* bw = w + i * BW;
+        const uint8_t* ba = a + i * BA;
+        const float da = ld_f32(ba + kQ8KD);
+        const float d = da * ld_f16(bw + kD);
+        const float dmin = da * ld_f16(bw + kDmin);
+
+        uint32_t sm[4];
+        unpack_scales_k4(bw + kScales, sm);
+        // mins . (bsums of each 32) : bsums[2j] + bsums[2j+1] by hadd, then madd with the mins.
+        const __m256i bsums = load_bsums(ba);
+        const __m128i bsum32 = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
+        const __m128i mins16 = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sm[3], (int)sm[2]));
+        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(_mm_madd_epi16(mins16, bsum32)), acc_m);
+
+        // scales as int16, the same 8 in both 128-bit halves
+        const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sm[1], (int)sm[0])));
+
+        // chunk c = elements 64c..64c+63: low nibbles of qs[32c..] are sub-block 2c, high 2c+1.
+        const uint8_t* qs = bw + kQs;
+        const uint8_t* q8 = ba + kQ8KQs;
+        __m256i sum_lo = _mm256_setzero_si256(), sum_hi = _mm256_setzero_si256();
+        auto chunk = [&]<int c>() {
+            const __m256i q4 = ld256(qs + 32 * c);
+            const __m256i lo = _mm256_and_si256(q4, m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+            const __m256i p_lo = _mm256_maddubs_epi16(lo, ld256(q8 + 64 * c));
+            const __m256i p_hi = _mm256_maddubs_epi16(hi, ld256(q8 + 64 * c + 32));
+            sum_lo = _mm256_add_epi32(sum_lo, _mm256_madd_epi16(p_lo, bcast_i16_halves<2 * c, 2 * c>(sc)));
+            sum_hi = _mm256_add_epi32(sum_hi, _mm256_madd_epi16(p_hi, bcast_i16_halves<2 * c + 1, 2 * c + 1>(sc)));
+        };
+        chunk.template operator()<0>();
+        chunk.template operator()<1>();
+        chunk.template operator()<2>();
+        chunk.template operator()<3>();
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sum_lo, sum_hi)), acc);
+    }
+    *out = hsum_ps(acc) - hsum_ps(acc_m);
+}
+
+// ref: vec_dot[Q5_K] of ref_kernels(). As Q4_K with a fifth bit: element 64c + l (l < 32) takes
+// bit 2c of qh[l], element 64c + 32 + l bit 2c + 1; q in 0..31.
+void vec_dot_q5_k(int64_t n, float* out, const void* vw, const void* va) {
+    const auto* w = static_cast<const uint8_t*>(vw);
+    const auto* a = static_cast<const uint8_t*>(va);
+    constexpr size_t BW = sizeof(BlockQ5_K), BA = sizeof(BlockQ8_K);
+    constexpr size_t kD = offsetof(BlockQ5_K, d), kDmin = offsetof(BlockQ5_K, dmin),
+                     kScales = offsetof(BlockQ5_K, scales), kQh = offsetof(BlockQ5_K, qh),
+                     kQs = offsetof(BlockQ5_K, qs);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+
+    __m256 acc = _mm256_setzero_ps();
+    __m128 acc_m = _mm_setzero_ps();
+    for (int64_t i = 0; i < n / kQK_K; ++i) {
+        const uint8_t* bw = w + i * BW;
+        const uint8_t* ba = a + i * BA;
+        const float da = ld_f32(ba + kQ8KD);
+        const float d = da * ld_f16(bw + kD);
+        const float dmin = da * ld_f16(bw + kDmin);
+
+        uint32_t sm[4];
+        unpack_scales_k4(bw + kScales, sm);
+        const __m256i bsums = load_bsums(ba);
+        const __m128i bsum32 = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
+        const __m128i mins16 = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sm[3], (int)sm[2]));
+        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(_mm_madd_epi16(mins16, bsum32)), acc_m);
+        const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sm[1], (int)sm[0])));
+
+        const uint8_t* qs = bw + kQs;
+        const uint8_t* q8 = ba + kQ8KQs;
+        const __m256i qh = ld256(bw + kQh);
+        __m256i sum_lo = _mm256_setzero_si256(), sum_hi = _mm256_setzero_si256();
+        auto chunk = [&]<int c>() {
+            const __m256i q4 = ld256(qs + 32 * c);
+            const __m256i lo = _mm256_or_si256(_mm256_and_si256(q4, m4), move_bit<2 * c, 4>(qh));
+            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4), move_bit<2 * c + 1, 4>(qh));
+            const __m256i p_lo = _mm256_maddubs_epi16(lo, ld256(q8 + 64 * c));
+            const __m256i p_hi = _mm256_maddubs_epi16(hi, ld256(q8 + 64 * c + 32));
+            sum_lo = _mm256_add_epi32(sum_lo, _mm256_madd_epi16(p_lo, bcast_i16_halves<2 * c, 2 * c>(sc)));
+            sum_hi = _mm256_add_epi32(sum_hi, _mm256_madd_epi16(p_hi, bcast_i16_halves<2 * c + 1, 2 * c + 1>(sc)));
+        };
+        chunk.template operator()<0>();
+        chunk.template operator()<1>();
+        chunk.template operator()<2>();
+        chunk.template operator()<3>();
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sum_lo, sum_hi)), acc);
+    }
+    *out = hsum_ps(acc) - hsum_ps(acc_m);
+}
+
+// ref: vec_dot[Q6_K] of ref_kernels(). x = d * sc_j * (q - 32), q in 0..63, 16 int8 scales sc_j
+// per 16 elements. In each half h of 128: element 32k + l has its low 4 bits in
+// ql[64h + 32(k%2) + l] (low nibble for k < 2, high for k >= 2), its high 2 in qh[32h + l] at
+// bit 2k. The -32 is applied once per super-block as 32 * sum_j sc_j * bsum_j.
+void vec_dot_q6_k(int64_t n, float* out, const void* vw, const void* va) {
+    const auto* w = static_cast<const uint8_t*>(vw);
+    const auto* a = static_cast<const uint8_t*>(va);
+    constexpr size_t BW = sizeof(BlockQ6_K), BA = sizeof(BlockQ8_K);
+    constexpr size_t kQl = offsetof(BlockQ6_K, ql), kQh = offsetof(BlockQ6_K, qh),
+                     kScales = offsetof(BlockQ6_K, scales), kD = offsetof(BlockQ6_K, d);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i m2 = _mm256_set1_epi8(0x30);  // the high 2 bits of a 6-bit quant
+
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / kQK_K; ++i) {
+        const uint8_t* bw = w + i * BW;
+        const uint8_t* ba = a + i * BA;
+        const float d = ld_f32(ba + kQ8KD) * ld_f16(bw + kD);
+
+        const __m256i sc16 = _mm256_cvtepi8_epi16(ld128(bw + kScales));
+        // 32 * sum_j sc_j * bsum_j, 8 int32 lanes
+        const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(sc16, load_bsums(ba)), 5);
+
+        __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+        auto half = [&]<int h>() {
+            const uint8_t* ql = bw + kQl + 64 * h;
+            const uint8_t* q8 = ba + kQ8KQs + 128 * h;
+            const __m256i l0 = ld256(ql), l1 = ld256(ql + 32), qh = ld256(bw + kQh + 32 * h);
+            // the four 32-element groups k = 0..3, quants 0..63
+            const __m256i q0 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m2));
+            const __m256i q1 = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2));
+            const __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m2));
+            const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                               _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2));
+            const __m256i p0 = _mm256_maddubs_epi16(q0, ld256(q8));
+            const __m256i p1 = _mm256_maddubs_epi16(q1, ld256(q8 + 32));
+            const __m256i p2 = _mm256_maddubs_epi16(q2, ld256(q8 + 64));
+            const __m256i p3 = _mm256_maddubs_epi16(q3, ld256(q8 + 96));
+            // scales 8h .. 8h+7 sit in 128-bit half h of sc16
+            const __m256i sch = h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00)
+                                       : _mm256_permute2x128_si256(sc16, sc16, 0x11);
+            sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, scales_for_32<0>(sch)));
+            sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, scales_for_32<1>(sch)));
+            sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p2, scales_for_32<2>(sch)));
+            sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p3, scales_for_32<3>(sch)));
+        };
+        half.template operator()<0>();
+        half.template operator()<1>();
+        const __m256i sumi = _mm256_sub_epi32(_mm256_add_epi32(sum0, sum1), offset);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    *out = hsum_ps(acc);
+}
+
+// ref: vec_dot[Q3_K] of ref_kernels(). x = d * sc_j * (q - 4), q = low 2 bits | high bit << 2 in
+// 0..7, 16 signed 6-bit scales per 16 elements. Element 128h + 32k + l: low bits in
+// qs[32h + l] at bit 2k, high bit = bit 4h + k of hmask[l]. The -4 is 4 * sum_j sc_j * bsum_j.
+void vec_dot_q3_k(int64_t n, float* out, const void* vw, const void* va) {
+    const auto* w = static_cast<const uint8_t*>(vw);
+    const auto* a = static_cast<const uint8_t*>(va);
+    constexpr size_t BW = sizeof(BlockQ3_K), BA = sizeof(BlockQ8_K);
+    constexpr size_t kHmask = offsetof(BlockQ3_K, hmask), kQs = offsetof(BlockQ3_K, qs),
+                     kScales = offsetof(BlockQ3_K, scales), kD = offsetof(BlockQ3_K, d);
+    const __m256i m3 = _mm256_set1_epi8(3);
+
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / kQK_K; ++i) {
+        const uint8_t* bw = w + i * BW;
+        const uint8_t* ba = a + i * BA;
+        const float d = ld_f32(ba + kQ8KD) * ld_f16(bw + kD);
+
+        const __m256i sc16 = _mm256_cvtepi8_epi16(unpack_scales_q3k(bw + kScales));
+        const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(sc16, load_bsums(ba)), 2);
+        const __m256i hm = ld256(bw + kHmask);
+
+        __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+        auto half = [&]<int h>() {
+            const __m256i qs = ld256(bw + kQs + 32 * h);
+            const uint8_t* q8 = ba + kQ8KQs + 128 * h;
+            const __m256i q0 = _mm256_or_si256(_mm256_and_si256(qs, m3), move_bit<4 * h + 0, 2>(hm));
+            const __m256i q1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 2), m3), move_bit<4 * h + 1, 2>(hm));
+            const __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 4), m3), move_bit<4 * h + 2, 2>(hm));
+            const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 6), m3), move_bit<4 * h + 3, 2>(hm));
+            const __m256i p0 = _mm256_maddubs_epi16(q0, ld256(q8));
+            const __m256i p1 = _mm256_maddubs_epi16(q1, ld256(q8 + 32));
+            const __m256i p2 = _mm256_maddubs_epi16(q2, ld256(q8 + 64));
+            const __m256i p3 = _mm256_maddubs_epi16(q3, ld256(q8 + 96));
+            const __m256i sch = h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00)
+                                       : _mm256_permute2x128_si256(sc16, sc16, 0x11);
+            sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, scales_for_32<0>(sch)));
+            sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, scales_for_32<1>(sch)));
+            sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p2, scales_for_32<2>(sch)));
+            sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p3, scales_for_32<3>(sch)));
+        };
+        half.template operator()<0>();
+        half.template operator()<1>();
+        const __m256i sumi = _mm256_sub_epi32(_mm256_add_epi32(sum0, sum1), offset);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    *out = hsum_ps(acc);
+}
+
+// ref: vec_dot[Q2_K] of ref_kernels(). x = d * (sc_j & 15) * q - dmin * (sc_j >> 4), q in 0..3,
+// one scale byte per 16 elements. Element 128h + 32k + l: qs[32h + l] at bit 2k.
+void vec_dot_q2_k(int64_t n, float* out, const void* vw, const void* va) {
+    const auto* w = static_cast<const uint8_t*>(vw);
+    const auto* a = static_cast<const uint8_t*>(va);
+    constexpr size_t BW = sizeof(BlockQ2_K), BA = sizeof(BlockQ8_K);
+    constexpr size_t kScales = offsetof(BlockQ2_K, scales), kQs = offsetof(BlockQ2_K, qs),
+                     kD = offsetof(BlockQ2_K, d), kDmin = offsetof(BlockQ2_K, dmin);
+    const __m256i m3 = _mm256_set1_epi8(3);
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+
+    __m256 acc = _mm256_setzero_ps();
+    __m256 acc_m = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / kQK_K; ++i) {
+        const uint8_t* bw = w + i * BW;
+        const uint8_t* ba = a + i * BA;
+        const float da = ld_f32(ba + kQ8KD);
+        const float d = da * ld_f16(bw + kD);
+        const float dmin = da * ld_f16(bw + kDmin);
+
+        const __m128i sc_bytes = ld128(bw + kScales);
+        const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(sc_bytes, m4));
+        const __m256i min16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc_bytes, 4), m4));
+        acc_m = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(_mm256_madd_epi16(min16, load_bsums(ba))), acc_m);
+
+        __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+        auto half = [&]<int h>() {
+            const __m256i qs = ld256(bw + kQs + 32 * h);
+            const uint8_t* q8 = ba + kQ8KQs + 128 * h;
+            const __m256i p0 = _mm256_maddubs_epi16(_mm256_and_si256(qs, m3), ld256(q8));
+            const __m256i p1 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(qs, 2), m3), ld256(q8 + 32));
+            const __m256i p2 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(qs, 4), m3), ld256(q8 + 64));
+            const __m256i p3 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(qs, 6), m3), ld256(q8 + 96));
+            const __m256i sch = h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00)
+                                       : _mm256_permute2x128_si256(sc16, sc16, 0x11);
+            sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, scales_for_32<0>(sch)));
+            sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, scales_for_32<1>(sch)));
+            sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p2, scales_for_32<2>(sch)));
+            sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p3, scales_for_32<3>(sch)));
+        };
+        half.template operator()<0>();
+        half.template operator()<1>();
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), acc);
+    }
+    *out = hsum_ps(acc) - hsum_ps(acc_m);
+}
+
+}  // namespace retort::avx2
