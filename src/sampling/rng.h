@@ -1,6 +1,8 @@
 // Rng: the sampler's random source. xoshiro256** seeded through SplitMix64, written out here
-// (not std::mt19937 + a std distribution) so one seed draws the same numbers, and so the same
-// tokens, with every compiler and standard library.
+// (not std::mt19937 + a std distribution, whose output differs between standard libraries) so
+// one seed draws the same numbers everywhere. With the sampler's own exp() and total order, the
+// same logits give the same tokens on any IEEE-754 target that does not fuse multiply-adds
+// differently (x86-64 default flags do not fuse).
 #pragma once
 
 #include <cstdint>

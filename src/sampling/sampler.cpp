@@ -4,6 +4,7 @@
 #include "sampling/sampler.h"
 
 #include <algorithm>
+#include <bit>
 #include <cassert>
 #include <chrono>
 #include <cmath>
@@ -15,6 +16,73 @@ namespace retort {
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// e^x for x <= 0 (the sampler only exponentiates logit - max), to ~1e-7 relative: Cody-Waite
+// range reduction x = n*ln2 + r, |r| <= ln2/2, Cephes' minimax polynomial for e^r, and 2^n built
+// in the exponent bits. Ours rather than libm's so that (a) the weights, and so the tokens for a
+// seed, do not depend on the platform's expf, and (b) loops over 152K logits vectorize: the
+// range checks are integer masks, since float compares (which may trap) block GCC's vectorizer
+// without -fno-trapping-math. |x| > 87 (past float's normal range), -inf and NaN give 0, so a
+// NaN logit weighs like -inf. A positive x is taken as -x: callers never pass one.
+inline float exp_approx(float x) {
+    const int32_t mag = std::bit_cast<int32_t>(x) & 0x7FFFFFFF;  // bits of |x|
+    constexpr int32_t k87 = 0x42AE0000;                          // bits of 87.0f
+    const int32_t beyond = (k87 - mag) >> 31;                     // all ones when |x| > 87 or NaN
+    const float xc = std::bit_cast<float>(((mag & ~beyond) | (k87 & beyond)) | INT32_MIN);
+    // n = round(xc / ln2) by the 1.5 * 2^23 trick: the add leaves n in the low mantissa bits.
+    const float shifted = xc * 1.44269504f + 12582912.0f;
+    const float fn = shifted - 12582912.0f;
+    const int32_t n = std::bit_cast<int32_t>(shifted) - std::bit_cast<int32_t>(12582912.0f);
+    const float r = (xc - fn * 0.693359375f) - fn * -2.12194440e-4f;  // ln2 split in two parts
+    float q = 1.9875691500e-4f;
+    q = q * r + 1.3981999507e-3f;
+    q = q * r + 8.3334519073e-3f;
+    q = q * r + 4.1665795894e-2f;
+    q = q * r + 1.6666665459e-1f;
+    q = q * r + 5.0000001201e-1f;
+    const float er = q * (r * r) + r + 1.0f;                      // e^r
+    const float scale = std::bit_cast<float>((n + 127) << 23);    // 2^n, n in [-126, 0]
+    return std::bit_cast<float>(std::bit_cast<int32_t>(er * scale) & ~beyond);
+}
+
+// sum(e^(x[i] - max)) in double. Eight float lanes per block of 256 let the compiler vectorize
+// the exponentials; each block's partial sums are small, and blocks add up in double.
+double sum_exp(const float* x, size_t n, float max_x) {
+    double total = 0.0;
+    size_t i = 0;
+    for (; i + 256 <= n; i += 256) {
+        float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (size_t j = 0; j < 256; j += 8) {
+            for (size_t l = 0; l < 8; ++l) lane[l] += exp_approx(x[i + j + l] - max_x);
+        }
+        for (float v : lane) total += v;
+    }
+    for (; i < n; ++i) total += exp_approx(x[i] - max_x);
+    return total;
+}
+
+// Stores e^(logit - max) in .p for c[0 .. n) and returns their sum in double, vectorized the same
+// way as sum_exp.
+double weigh(TokenData* c, size_t n, float max_logit) {
+    double total = 0.0;
+    size_t i = 0;
+    for (; i + 256 <= n; i += 256) {
+        float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (size_t j = 0; j < 256; j += 8) {
+            for (size_t l = 0; l < 8; ++l) {
+                const float w = exp_approx(c[i + j + l].logit - max_logit);
+                c[i + j + l].p = w;
+                lane[l] += w;
+            }
+        }
+        for (float v : lane) total += v;
+    }
+    for (; i < n; ++i) {
+        c[i].p = exp_approx(c[i].logit - max_logit);
+        total += c[i].p;
+    }
+    return total;
+}
 
 // A NaN logit (a broken model row) ranks as -inf, so every comparison below is a strict weak
 // order and std::sort / heaps stay in bounds whatever the model produced.
@@ -56,14 +124,12 @@ size_t keep_at_least(TokenData* c, size_t n, float min_logit) {
     return m;
 }
 
-// max + log(sum(exp(x - max))) over the raw logits, NaN as -inf; accumulated in double.
+// max + log(sum(exp(x - max))) over the raw logits, NaN as -inf.
 double log_sum_exp(const float* logits, size_t n) {
     float max_logit = kNegInf;
-    for (size_t i = 0; i < n; ++i) max_logit = std::max(max_logit, sane(logits[i]));
+    for (size_t i = 0; i < n; ++i) max_logit = logits[i] > max_logit ? logits[i] : max_logit;
     if (!std::isfinite(max_logit)) return max_logit;
-    double sum = 0.0;
-    for (size_t i = 0; i < n; ++i) sum += std::exp(sane(logits[i]) - max_logit);
-    return static_cast<double>(max_logit) + std::log(sum);
+    return static_cast<double>(max_logit) + std::log(sum_exp(logits, n, max_logit));
 }
 
 uint64_t random_seed() {
@@ -84,8 +150,8 @@ Status SamplingParams::validate() const {
         return Error::bad_argument("sampling: temperature = {} is out of range; expected a finite "
                                    "value >= 0 (0 = greedy)", temperature);
     if (top_k < -1)
-        return Error::bad_argument("sampling: top_k = {} is out of range; expected >= 0 "
-                                   "(0 or -1 = off)", top_k);
+        return Error::bad_argument("sampling: top_k = {} is out of range; expected a count >= 1, "
+                                   "or 0 or -1 for off", top_k);
     if (!(top_p > 0.0f && top_p <= 1.0f))
         return Error::bad_argument("sampling: top_p = {} is out of range; expected 0 < top_p <= 1 "
                                    "(1 = off)", top_p);
@@ -119,6 +185,11 @@ Sampler::Sampler(const SamplingParams& params, int32_t n_vocab, uint64_t seed)
     : params_(params), n_vocab_(n_vocab), seed_(seed), rng_(seed) {
     params_.seed = seed;
     cand_.resize(static_cast<size_t>(n_vocab));
+    if (static_cast<size_t>(n_vocab) > kSortAllMax) {
+        bucket_mass_.resize(kTopPBuckets);
+        bucket_count_.resize(kTopPBuckets);
+        spill_.resize(std::min(static_cast<size_t>(n_vocab), kSpillMax) + 1);
+    }
     const bool any_penalty = params.repeat_penalty != 1.0f || params.presence_penalty != 0.0f ||
                              params.frequency_penalty != 0.0f;
     if (any_penalty && params.repeat_last_n > 0) {
@@ -220,87 +291,133 @@ size_t Sampler::select_top(const float* logits, size_t k) {
 
 // Top-p (nucleus, Holtzman et al. 2019): keep the smallest most-likely-first prefix whose
 // probability mass reaches top_p; the token that crosses it is kept. Probabilities are the
-// softmax over all current candidates, so the total mass needs one exp() pass; sorting is kept
-// to the prefix.
-size_t Sampler::apply_top_p(size_t n, bool sorted, float max_logit) {
+// softmax over all current candidates, so the total needs one exp() pass; sorting is kept to the
+// part of the order that decides the cut.
+void Sampler::apply_top_p(Chain& ch, float max_logit) {
     TokenData* c = cand_.data();
-    double total = 0.0;
-    for (size_t i = 0; i < n; ++i) total += std::exp(c[i].logit - max_logit);
+    // Unnormalized weights e^(l - max) go in .p; the prefix is measured against their total.
+    const double total = weigh(c, ch.n, max_logit);
     const double target = static_cast<double>(params_.top_p) * total;
 
-    double cum = 0.0;
-    auto walk = [&](size_t from, size_t to) -> size_t {  // the cut, or 0 if not reached
-        for (size_t i = from; i < to; ++i) {
-            cum += std::exp(c[i].logit - max_logit);
-            if (cum >= target) return i + 1;
-        }
-        return 0;
-    };
-
-    if (sorted) {
-        const size_t cut = walk(0, n);
-        return cut ? cut : n;
-    }
-    if (params_.min_p > 0.0f) {
+    if (!ch.sorted && params_.min_p > 0.0f) {
         // Min-p, next in the chain, also keeps a prefix of this order (logit >= max + log(min_p)),
         // so the pair keeps the shorter prefix: sort only the min-p survivors, usually a handful.
-        const size_t m = keep_at_least(c, n, max_logit + std::log(params_.min_p));
-        std::sort(c, c + m, before);
-        const size_t cut = walk(0, m);
-        return cut ? cut : m;
+        ch.n = keep_at_least(c, ch.n, max_logit + std::log(params_.min_p));
+        std::sort(c, c + ch.n, before);
+        ch.sorted = true;
     }
-    // No bound from top-k or min-p: sort the best 256, and 8x more each time the prefix needs it.
-    size_t done = 0;
-    size_t m = std::min<size_t>(n, 256);
-    for (;;) {
-        if (m < n) std::nth_element(c + done, c + m, c + n, before);
-        std::sort(c + done, c + m, before);
-        const size_t cut = walk(done, m);
-        if (cut) return cut;
-        if (m == n) return n;
-        done = m;
-        m = std::min(n, m * 8);
+    if (!ch.sorted && ch.n > kSortAllMax && top_p_by_buckets(ch, max_logit, target)) return;
+    if (!ch.sorted) {
+        std::sort(c, c + ch.n, before);
+        ch.sorted = true;
     }
+    double cum = 0.0;
+    for (size_t i = 0; i < ch.n; ++i) {
+        cum += c[i].p;
+        if (cum >= target) {
+            ch.n = i + 1;
+            break;
+        }
+    }
+}
+
+// Top-p over a large unsorted set without sorting it. Tokens go into buckets by distance below
+// the best logit (bucket 0 holds the best); bucket order is logit order and equal logits share a
+// bucket, so the sorted prefix is: every bucket above the one where the running mass crosses the
+// target, plus a sorted prefix of that one bucket. Only that bucket is sorted. Returns false, with
+// nothing changed, when the crossing bucket is too big to spill; the caller then sorts.
+bool Sampler::top_p_by_buckets(Chain& ch, float max_logit, double target) {
+    TokenData* c = cand_.data();
+    // Tokens more than kSpan below the best weigh under e^-64 of it; they share the last bucket.
+    constexpr float kSpan = 64.0f;
+    float lowest = max_logit;
+    for (size_t i = 0; i < ch.n; ++i) {
+        if (c[i].p > 0.0f) lowest = std::min(lowest, c[i].logit);
+    }
+    const size_t n_buckets = bucket_mass_.size();
+    const float span = std::min(kSpan, max_logit - lowest);
+    const float scale = span > 0.0f ? static_cast<float>(n_buckets - 1) / span : 0.0f;
+    auto bucket_of = [&](float logit) -> size_t {
+        const float d = (max_logit - logit) * scale;  // >= 0, monotone in logit; inf for -inf
+        return d < static_cast<float>(n_buckets - 1) ? static_cast<size_t>(d) : n_buckets - 1;
+    };
+
+    std::fill(bucket_mass_.begin(), bucket_mass_.end(), 0.0);
+    std::fill(bucket_count_.begin(), bucket_count_.end(), 0u);
+    for (size_t i = 0; i < ch.n; ++i) {
+        const size_t b = bucket_of(c[i].logit);
+        bucket_mass_[b] += c[i].p;
+        ++bucket_count_[b];
+    }
+    double cum = 0.0;
+    size_t cross = 0;
+    while (cross < n_buckets && cum + bucket_mass_[cross] < target) cum += bucket_mass_[cross++];
+    if (cross == n_buckets) return true;  // rounding kept the target out of reach: keep all
+    if (bucket_count_[cross] >= spill_.size()) return false;
+
+    // Buckets above `cross` move to the front in id order; the crossing bucket goes to spill_.
+    // Branch-free: every token is written to both places and the counters advance only for the
+    // ones that belong (about a fifth of tokens are kept: a branch here mispredicts constantly).
+    // Writing c[m] is safe as m <= i; spill_ has one slot past the largest bucket it accepts.
+    size_t m = 0;
+    size_t s = 0;
+    for (size_t i = 0; i < ch.n; ++i) {
+        const TokenData t = c[i];
+        const size_t b = bucket_of(t.logit);
+        c[m] = t;
+        m += b < cross;
+        spill_[s] = t;
+        s += b == cross;
+    }
+    std::sort(spill_.begin(), spill_.begin() + static_cast<std::ptrdiff_t>(s), before);
+    size_t j = 0;
+    while (j < s) {
+        cum += spill_[j].p;
+        c[m++] = spill_[j++];
+        if (cum >= target) break;
+    }
+    ch.n = m;
+    ch.sorted = false;  // above-bucket tokens stay in id order: deterministic, not ranked
+    return true;
 }
 
 // Min-p (Nguyen et al. 2024): keep tokens with p >= min_p * p_max, i.e. logit >= max + log(min_p).
-size_t Sampler::apply_min_p(size_t n, bool sorted, float max_logit) {
+void Sampler::apply_min_p(Chain& ch, float max_logit) {
     TokenData* c = cand_.data();
     const float min_logit = max_logit + std::log(params_.min_p);
-    if (sorted) {
+    if (ch.sorted) {
         size_t i = 1;  // the best token always stays
-        while (i < n && c[i].logit >= min_logit) ++i;
-        return i;
+        while (i < ch.n && c[i].logit >= min_logit) ++i;
+        ch.n = i;
+        return;
     }
-    const size_t m = keep_at_least(c, n, min_logit);
-    std::sort(c, c + m, before);
-    return m;
+    ch.n = keep_at_least(c, ch.n, min_logit);
+    std::sort(c, c + ch.n, before);
+    ch.sorted = true;
 }
 
 // Temperature, then softmax over the survivors.
-size_t Sampler::softmax(size_t n, bool sorted) {
+void Sampler::softmax(Chain& ch) {
     TokenData* c = cand_.data();
+    const size_t n = ch.n;
     float max_logit = c[0].logit;
-    if (!sorted) {
+    if (!ch.sorted) {
         for (size_t i = 1; i < n; ++i) max_logit = std::max(max_logit, c[i].logit);
     }
     const float temp = params_.temperature;
     double sum = 0.0;
     if (std::isfinite(max_logit)) {
-        for (size_t i = 0; i < n; ++i) {
-            c[i].logit /= temp;
-            c[i].p = std::exp(c[i].logit - max_logit / temp);
-            sum += c[i].p;
-        }
+        for (size_t i = 0; i < n; ++i) c[i].logit /= temp;
+        sum = weigh(c, n, max_logit / temp);
     }
     if (!(sum > 0.0) || !std::isfinite(sum)) {
         // All -inf, or a +inf logit: no distribution to draw from. Keep the best candidate.
         std::swap(c[0], *std::min_element(c, c + n, before));
         c[0].p = 1.0f;
-        return 1;
+        ch.n = 1;
+        return;
     }
     for (size_t i = 0; i < n; ++i) c[i].p = static_cast<float>(c[i].p / sum);
-    return n;
 }
 
 std::span<const TokenData> Sampler::candidates(const float* logits) {
@@ -311,30 +428,22 @@ std::span<const TokenData> Sampler::candidates(const float* logits) {
         cand_[0].p = 1.0f;
         return {cand_.data(), 1};
     }
-    size_t n = 0;
-    bool sorted = false;
+    Chain ch;
     const int32_t k = params_.top_k;
     if (k > 0 && k < n_vocab_) {
-        n = select_top(logits, static_cast<size_t>(k));
-        sorted = true;
+        ch = {select_top(logits, static_cast<size_t>(k)), true};
     } else {
-        n = fill_all(logits);
+        ch = {fill_all(logits), false};
     }
     float max_logit = cand_[0].logit;
-    if (!sorted) {
-        for (size_t i = 1; i < n; ++i) max_logit = std::max(max_logit, cand_[i].logit);
+    if (!ch.sorted) {
+        for (size_t i = 1; i < ch.n; ++i) max_logit = std::max(max_logit, cand_[i].logit);
     }
     // Truncation uses the untempered distribution, as llama.cpp's chain does.
-    if (params_.top_p < 1.0f && n > 1) {
-        n = apply_top_p(n, sorted, max_logit);
-        sorted = true;
-    }
-    if (params_.min_p > 0.0f && n > 1) {
-        n = apply_min_p(n, sorted, max_logit);
-        sorted = true;
-    }
-    n = softmax(n, sorted);
-    return {cand_.data(), n};
+    if (params_.top_p < 1.0f && ch.n > 1) apply_top_p(ch, max_logit);
+    if (params_.min_p > 0.0f && ch.n > 1) apply_min_p(ch, max_logit);
+    softmax(ch);
+    return {cand_.data(), ch.n};
 }
 
 int32_t Sampler::sample(const float* logits) {

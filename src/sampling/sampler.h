@@ -47,7 +47,8 @@ struct TokenData {
 class Sampler {
 public:
     // Validates params (and n_vocab > 0) and sizes every scratch buffer for n_vocab, so that
-    // sample() never allocates. Memory: ~12 bytes per vocab entry, plus 4 more with penalties on.
+    // sample() never allocates. Memory: ~12 bytes per vocab entry (+4 with penalties on), plus
+    // ~120 KiB of top-p scratch for vocabularies over 2048.
     static Result<Sampler> create(const SamplingParams& params, int32_t n_vocab);
 
     // Picks a token from logits[0 .. n_vocab). Does not record it: call accept() with the token
@@ -63,9 +64,10 @@ public:
     // ones after create().
     void reset();
 
-    // The chain without the draw: the surviving candidates with probabilities summing to 1,
-    // most likely first whenever a stage truncated (in id order when none did). sample() draws
-    // from exactly this. The span is valid until the next call on this Sampler.
+    // The chain without the draw: the surviving candidates with probabilities summing to 1 and
+    // logits divided by the temperature. Most likely first when top-k or min-p is on; otherwise
+    // in an order that is deterministic but not ranked (id order when nothing was cut). sample()
+    // draws from exactly this, in this order. The span is valid until the next call.
     std::span<const TokenData> candidates(const float* logits);
 
     // Log-softmax of the raw logits (no penalties, no temperature), as OpenAI's `logprobs`
@@ -91,9 +93,20 @@ private:
     size_t select_top(const float* logits, size_t k);
     // Fills cand_ with every token (penalized, in id order); returns n_vocab.
     size_t fill_all(const float* logits);
-    size_t apply_top_p(size_t n, bool sorted, float max_logit);
-    size_t apply_min_p(size_t n, bool sorted, float max_logit);
-    size_t softmax(size_t n, bool sorted);
+    struct Chain {
+        size_t n = 0;         // survivors: cand_[0 .. n)
+        bool sorted = false;  // best first by (logit desc, id asc)
+    };
+    void apply_top_p(Chain& ch, float max_logit);
+    bool top_p_by_buckets(Chain& ch, float max_logit, double target);
+    void apply_min_p(Chain& ch, float max_logit);
+    void softmax(Chain& ch);
+
+    // Top-p over an unsorted set larger than kSortAllMax uses kTopPBuckets buckets, and sorts a
+    // crossing bucket of up to kSpillMax tokens in spill_ (more: it sorts the whole set).
+    static constexpr size_t kSortAllMax = 2048;
+    static constexpr size_t kTopPBuckets = 2048;
+    static constexpr size_t kSpillMax = 8192;
 
     SamplingParams params_;
     int32_t n_vocab_ = 0;
@@ -101,6 +114,9 @@ private:
     Rng rng_;
 
     std::vector<TokenData> cand_;  // [n_vocab] scratch for the chain
+    std::vector<double> bucket_mass_;     // [kTopPBuckets] top-p by buckets, large vocab only
+    std::vector<uint32_t> bucket_count_;  // [kTopPBuckets]
+    std::vector<TokenData> spill_;        // [min(n_vocab, kSpillMax) + 1]
 
     // Penalty window: a ring of the last repeat_last_n accepted ids, and how often each id occurs
     // in it. Both empty when no penalty is on.
