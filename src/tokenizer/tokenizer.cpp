@@ -2,6 +2,7 @@
 // queries and the streaming detokenizer live here.
 #include "tokenizer/tokenizer.h"
 
+#include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/spm_tokenizer.h"
 #include "tokenizer/utf8.h"
 
@@ -16,8 +17,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const GgufFile& file) {
         return Error::bad_file(file.path(), "no tokenizer.ggml.model: the file has no vocabulary");
     const std::string_view name = *model.value();
     if (name == "llama") return SpmTokenizer::create(file);
-    if (name == "gpt2")
-        return Error::make(ErrorKind::kUnsupported, "{}: byte-level BPE (gpt2) vocabularies are not supported yet", file.path());
+    if (name == "gpt2") return BpeTokenizer::create(file);
     return Error::make(ErrorKind::kUnsupported,
                        "{}: tokenizer.ggml.model '{}' is not supported (known: 'llama' = SentencePiece, "
                        "'gpt2' = byte-level BPE)",
@@ -33,8 +33,7 @@ bool Tokenizer::is_special(int32_t id) const {
 }
 
 int32_t Tokenizer::find_token(std::string_view text) const {
-    auto it = token_ids_.find(text);
-    return it == token_ids_.end() ? -1 : it->second;
+    return token_ids_.find(text);
 }
 
 std::string StreamDecoder::push(int32_t id) {

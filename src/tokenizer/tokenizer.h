@@ -4,13 +4,13 @@
 #pragma once
 
 #include "gguf/gguf.h"
+#include "tokenizer/token_index.h"
 #include "util/error.h"
 
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace retort {
@@ -64,7 +64,7 @@ protected:
     bool add_bos_ = true;
     bool add_space_prefix_ = false;
     std::vector<int32_t> eog_;                                // sorted
-    std::unordered_map<std::string_view, int32_t> token_ids_;  // text -> id; views into pieces_
+    TokenIndex token_ids_;                                    // text -> id, over pieces_
 };
 
 // Streaming detokenizer: feed ids one at a time, get text that never ends in the middle of

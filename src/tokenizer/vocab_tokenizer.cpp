@@ -100,10 +100,9 @@ Status VocabTokenizer::load_vocab(const GgufFile& f, const Defaults& d, bool wan
         attrs_[i] = attr_from_type(t);
         types_[i] = (t >= 0 && t <= 6) ? static_cast<TokenType>(t) : TokenType::kUndefined;
     }
-    // pieces_ is final from here on: the map holds views into it. A repeated text maps to its
-    // last id, as llama.cpp's token_to_id does.
-    token_ids_.reserve(n);
-    for (size_t i = 0; i < n; ++i) token_ids_.insert_or_assign(std::string_view(pieces_[i]), (int32_t)i);
+    // pieces_ is final from here on: the index refers to it. A repeated text maps to its last
+    // id, as llama.cpp's token_to_id does.
+    token_ids_.build(pieces_);
 
     // Special ids: the vocab kind's defaults, then the GGUF keys. Out-of-range values are
     // ignored (stories260K stores 0xFFFFFFFF for "none"), as llama.cpp does.

@@ -52,10 +52,7 @@ protected:
     // Text of a NORMAL token as it appears in decoded output.
     virtual std::string normal_piece(int32_t id) const = 0;
 
-    int32_t text_to_token(std::string_view s) const {
-        auto it = token_ids_.find(s);
-        return it == token_ids_.end() ? -1 : it->second;
-    }
+    int32_t text_to_token(std::string_view s) const { return token_ids_.find(s); }
     int32_t byte_from_piece(int32_t id) const;  // "<0xXX>" -> XX, or -1
 
     const std::string& path() const { return path_; }
