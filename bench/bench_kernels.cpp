@@ -1,0 +1,150 @@
+// Micro-benchmarks of every KernelTable entry on every table this CPU runs (ref, avx2, avx512),
+// one thread:
+//   matvec/<isa>/<type>/<rows>x<cols>   y = W x over a realistic weight matrix, x already in
+//                                       W's vec_dot_type; bytes = weight bytes read
+//   from_float/<isa>/<type>             converting one activation row of 8960; bytes = f32 read
+//   attn/<isa>/<op>                     q.k and out += p*v over 4096 F16 (or f32) rows of 128
+// Shapes are R1-Distill-Qwen-1.5B's ffn_up/gate [8960, 1536] and ffn_down [1536, 8960].
+// Run: ./build/bench/bench_kernels --benchmark_filter='matvec/avx512/Q4_K'
+
+#include "kernels/kernel_table.h"
+#include "tensor/dtype.h"
+
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace retort {
+namespace {
+
+std::vector<float> normal_floats(int64_t n, uint32_t seed, float sigma) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> dist(0.0f, sigma);
+    std::vector<float> x((size_t)n);
+    for (float& v : x) v = dist(rng);
+    return x;
+}
+
+// A [rows, cols] weight matrix of `type`. The reference k-quant quantizers are slow, so 16
+// distinct rows are quantized and repeated: the bytes streamed are what is being measured.
+std::vector<uint8_t> make_matrix(const TypeTraits& wt, int64_t rows, int64_t cols) {
+    const size_t rb = row_bytes(wt, cols);
+    constexpr int64_t kDistinct = 16;
+    std::vector<uint8_t> distinct(rb * kDistinct);
+    const std::vector<float> x = normal_floats(cols * kDistinct, 1, 0.02f);
+    for (int64_t r = 0; r < kDistinct; ++r) wt.quantize_row(x.data() + r * cols, distinct.data() + r * rb, cols);
+    std::vector<uint8_t> m(rb * (size_t)rows);
+    for (int64_t r = 0; r < rows; ++r) std::memcpy(m.data() + r * rb, distinct.data() + (r % kDistinct) * rb, rb);
+    return m;
+}
+
+void bench_matvec(benchmark::State& state, const KernelTable* table, DType type, int64_t rows, int64_t cols) {
+    const TypeTraits& wt = traits(type);
+    const TypeTraits& at = traits(wt.vec_dot_type);
+    const std::vector<uint8_t> w = make_matrix(wt, rows, cols);
+    std::vector<uint8_t> act(row_bytes(at, cols));
+    const std::vector<float> x = normal_floats(cols, 2, 1.0f);
+    ref_kernels().from_float[(int)at.type](x.data(), act.data(), cols);
+    std::vector<float> y((size_t)rows);
+    const VecDotFn dot = table->vec_dot[(int)type];
+    const size_t rb = row_bytes(wt, cols);
+    for (auto _ : state) {
+        for (int64_t r = 0; r < rows; ++r) dot(cols, &y[(size_t)r], w.data() + r * rb, act.data());
+        benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed((int64_t)state.iterations() * (int64_t)w.size());
+    state.counters["GFLOP/s"] =
+        benchmark::Counter(2.0 * (double)rows * (double)cols * (double)state.iterations(), benchmark::Counter::kIsRate,
+                           benchmark::Counter::kIs1000);
+}
+
+void bench_from_float(benchmark::State& state, const KernelTable* table, DType type) {
+    constexpr int64_t n = 8960;
+    const std::vector<float> x = normal_floats(n, 3, 1.0f);
+    std::vector<uint8_t> out(row_bytes(traits(type), n));
+    const FromFloatFn f = table->from_float[(int)type];
+    for (auto _ : state) {
+        f(x.data(), out.data(), n);
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed((int64_t)state.iterations() * n * (int64_t)sizeof(float));
+}
+
+// Attention over one head: 4096 cached positions of head_dim 128.
+constexpr int64_t kPositions = 4096, kHeadDim = 128;
+
+template <class Elem>
+std::vector<Elem> kv_rows() {
+    std::vector<Elem> kv((size_t)(kPositions * kHeadDim));
+    const std::vector<float> x = normal_floats(kPositions * kHeadDim, 4, 1.0f);
+    for (size_t i = 0; i < kv.size(); ++i) {
+        if constexpr (sizeof(Elem) == 2) kv[i] = (Elem)(0x3c00 | (i & 0x1ff));  // f16 values in [1, 1.5)
+        else kv[i] = x[i];
+    }
+    return kv;
+}
+
+template <class Elem, class Op>
+void bench_attn(benchmark::State& state, Op op) {
+    const std::vector<Elem> kv = kv_rows<Elem>();
+    std::vector<float> q = normal_floats(kHeadDim, 5, 1.0f), out((size_t)kHeadDim), scores((size_t)kPositions);
+    for (auto _ : state) {
+        for (int64_t p = 0; p < kPositions; ++p) op(kv.data() + p * kHeadDim, q.data(), out.data(), &scores[(size_t)p]);
+        benchmark::DoNotOptimize(out.data());
+        benchmark::DoNotOptimize(scores.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed((int64_t)state.iterations() * (int64_t)(kv.size() * sizeof(Elem)));
+}
+
+void register_all() {
+    std::vector<const KernelTable*> tables = {&ref_kernels()};
+    if (const KernelTable* t = avx2_kernels()) tables.push_back(t);
+    if (const KernelTable* t = avx512_kernels()) tables.push_back(t);
+
+    const DType weight_types[] = {DType::Q4_K, DType::Q6_K, DType::Q8_0, DType::Q4_0, DType::F16,  DType::Q5_K, DType::Q3_K,
+                                  DType::Q2_K, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::BF16, DType::F32};
+    const int64_t shapes[][2] = {{8960, 1536}, {1536, 8960}};
+    for (const KernelTable* t : tables) {
+        const std::string isa = t->isa;
+        for (DType type : weight_types)
+            for (const auto& s : shapes) {
+                const std::string name = "matvec/" + isa + "/" + traits(type).name + "/" + std::to_string(s[0]) + "x" +
+                                         std::to_string(s[1]);
+                benchmark::RegisterBenchmark(name.c_str(), bench_matvec, t, type, s[0], s[1])
+                    ->Unit(benchmark::kMicrosecond);
+            }
+        for (DType type : {DType::Q8_0, DType::Q8_1, DType::Q8_K, DType::F16, DType::BF16})
+            benchmark::RegisterBenchmark(("from_float/" + isa + "/" + traits(type).name).c_str(), bench_from_float, t, type)
+                ->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark(("attn/" + isa + "/dot_f16_f32").c_str(), [t](benchmark::State& st) {
+            bench_attn<uint16_t>(st, [t](const uint16_t* k, const float* q, float*, float* s) { *s = t->dot_f16_f32(kHeadDim, k, q); });
+        })->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark(("attn/" + isa + "/axpy_f16_f32").c_str(), [t](benchmark::State& st) {
+            bench_attn<uint16_t>(st, [t](const uint16_t* v, const float*, float* o, float*) { t->axpy_f16_f32(kHeadDim, 1e-3f, v, o); });
+        })->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark(("attn/" + isa + "/dot_f32").c_str(), [t](benchmark::State& st) {
+            bench_attn<float>(st, [t](const float* k, const float* q, float*, float* s) { *s = t->dot_f32(kHeadDim, k, q); });
+        })->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark(("attn/" + isa + "/axpy_f32").c_str(), [t](benchmark::State& st) {
+            bench_attn<float>(st, [t](const float* v, const float*, float* o, float*) { t->axpy_f32(kHeadDim, 1e-3f, v, o); });
+        })->Unit(benchmark::kMicrosecond);
+    }
+}
+
+}  // namespace
+}  // namespace retort
+
+int main(int argc, char** argv) {
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    retort::register_all();
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

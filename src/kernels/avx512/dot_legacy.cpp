@@ -1,0 +1,235 @@
+// AVX-512 dot products of the 32-element block types (Q8_0, Q4_0, Q5_0 x Q8_0; Q4_1, Q5_1 x
+// Q8_1). Each matches the same vec_dot slot of ref_kernels(). Two blocks share one 512-bit
+// register (block b in int32 lanes 0-7, block b+1 in lanes 8-15) and VNNI's dpbusd does
+// multiply + add of unsigned x signed bytes into int32 in one instruction.
+
+// GCC 12's AVX-512 headers trip -Wuninitialized on their own `__Y = __Y` placeholders (GCC bug
+// 105593, fixed in GCC 13); nothing uninitialized is read here.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include "kernels/avx2/avx2_common.h"
+#include "kernels/avx512/kernels_avx512.h"
+#include "tensor/blocks.h"
+
+#include <cstddef>
+
+namespace retort::avx512 {
+
+using namespace simd;
+
+namespace {
+
+inline __m512i ld512(const uint8_t* p) { return _mm512_loadu_si512((const void*)p); }
+
+// [lo (32 bytes) | hi (32 bytes)]
+inline __m512i join256(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
+
+// d0 in lanes 0-7, d1 in lanes 8-15.
+inline __m512 pair_scale(float d0, float d1) {
+    return _mm512_insertf32x8(_mm512_set1_ps(d0), _mm256_set1_ps(d1), 1);
+}
+
+// The 64 nibbles of two blocks (16 bytes of qs each) as bytes in element order:
+// [qs0 low | qs0 high | qs1 low | qs1 high], 16 bytes each.
+inline __m512i nibbles_64(const uint8_t* qs0, const uint8_t* qs1) {
+    __m512i x = _mm512_broadcast_i32x4(ld128(qs0));             // [qs0, qs0, qs0, qs0]
+    x = _mm512_mask_broadcast_i32x4(x, 0xFF00, ld128(qs1));     // [qs0, qs0, qs1, qs1]
+    x = _mm512_mask_srli_epi16(x, 0xFF00FF00u, x, 4);           // high nibbles down in 128-bit lanes 1, 3
+    return _mm512_and_si512(x, _mm512_set1_epi8(0x0F));
+}
+
+// Sum of x[j] * y[j] over 64 signed bytes, 4 products per int32 lane; |x|, |y| <= 127.
+// dpbusd wants an unsigned first operand: |x| times y with x's sign gives the same products.
+inline __m512i dot_i8x64(__m512i x, __m512i y) {
+    const __m512i sy = _mm512_mask_sub_epi8(y, _mm512_movepi8_mask(x), _mm512_setzero_si512(), y);
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(x), sy);
+}
+inline __m256i dot_i8x32_vnni(__m256i x, __m256i y) {
+    const __m256i sy = _mm256_mask_sub_epi8(y, _mm256_movepi8_mask(x), _mm256_setzero_si256(), y);
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(x), sy);
+}
+
+// Sum of (u[j] - off) * y[j] for unsigned u: dpbusd(u, y) - dpbusd(off, y). Cheaper than
+// making u signed and using the sign trick.
+inline __m512i dot_u8_offset_x64(__m512i u, __m512i y, int off) {
+    const __m512i zero = _mm512_setzero_si512();
+    const __m512i uy = _mm512_dpbusd_epi32(zero, u, y);
+    return off == 0 ? uy : _mm512_sub_epi32(uy, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8((char)off), y));
+}
+inline __m256i dot_u8_offset_x32(__m256i u, __m256i y, int off) {
+    const __m256i zero = _mm256_setzero_si256();
+    const __m256i uy = _mm256_dpbusd_epi32(zero, u, y);
+    return off == 0 ? uy : _mm256_sub_epi32(uy, _mm256_dpbusd_epi32(zero, _mm256_set1_epi8((char)off), y));
+}
+
+// Pairs of blocks on four independent 512-bit accumulators, an odd last block on a 256-bit
+// one: pair(ib, acc) covers blocks ib, ib + 1; single(ib, acc) block ib.
+template <class Pair, class Single>
+inline float sum_block_pairs(int64_t nb, Pair pair, Single single) {
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    int64_t ib = 0;
+    for (; ib + 8 <= nb; ib += 8) {
+        acc0 = pair(ib + 0, acc0);
+        acc1 = pair(ib + 2, acc1);
+        acc2 = pair(ib + 4, acc2);
+        acc3 = pair(ib + 6, acc3);
+    }
+    for (; ib + 2 <= nb; ib += 2) acc0 = pair(ib, acc0);
+    __m256 tail = _mm256_setzero_ps();
+    if (ib < nb) tail = single(ib, tail);
+    const __m512 acc = _mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3));
+    return _mm512_reduce_add_ps(acc) + hsum_ps(tail);
+}
+
+// The 5-bit quants (nibble | bit << 4, 0..31) of one Q5 block, and of two. qh is a bit mask
+// in element order, so it is the byte mask as it stands; bit 4 of a nibble is clear, so add = or.
+inline __m256i q5_bytes_32(const uint8_t* qs, const uint8_t* qh) {
+    const __m256i nib = nibbles_32(qs);
+    return _mm256_mask_add_epi8(nib, _cvtu32_mask32(ld_u32(qh)), nib, _mm256_set1_epi8(0x10));
+}
+inline __m512i q5_bytes_64(const uint8_t* qs0, const uint8_t* qh0, const uint8_t* qs1, const uint8_t* qh1) {
+    const __m512i nib = nibbles_64(qs0, qs1);
+    const __mmask64 high = _cvtu64_mask64((uint64_t)ld_u32(qh0) | (uint64_t)ld_u32(qh1) << 32);
+    return _mm512_mask_add_epi8(nib, high, nib, _mm512_set1_epi8(0x10));
+}
+
+constexpr size_t kQ8_0Qs = offsetof(BlockQ8_0, qs);
+constexpr size_t kQ8_1S = offsetof(BlockQ8_1, s), kQ8_1Qs = offsetof(BlockQ8_1, qs);
+
+}  // namespace
+
+// ref: vec_dot[Q8_0] of ref_kernels().
+void vec_dot_q8_0(int64_t n, float* out, const void* vw, const void* va) {
+    const auto* w = static_cast<const uint8_t*>(vw);
+    const auto* a = static_cast<const uint8_t*>(va);
+    constexpr size_t B = sizeof(BlockQ8_0);
+    *out = sum_block_pairs(
+        n / kQK8_0,
+        [&](int64_t ib, __m512 acc) {
+            const uint8_t* bw = w + ib * B;
+            const uint8_t* ba = a + ib * B;
+            const __m512 d = pair_scale(ld_f16(bw) * ld_f16(ba), ld_f16(bw + B) * ld_f16(ba + B));
+            const __m512i qw = join256(ld256(bw + kQ8_0Qs), ld256(bw + B + kQ8_0Qs));
+            const __m512i qa = join256(ld256(ba + kQ8_0Qs), ld256(ba + B + kQ8_0Qs));
+            return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(dot_i8x64(qw, qa)), acc);
+        },
+        [&](int64_t ib, __m256 acc) {
+            const uint8_t* bw = w + ib * B;
+            const uint8_t* ba = a + ib * B;
+            const __m256 d = _mm256_set1_ps(ld_f16(bw) * ld_f16(ba));
+            const __m256i sumi = dot_i8x32_vnni(ld256(bw + kQ8_0Qs), ld256(ba + kQ8_0Qs));
+            return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
+        });
+}
+
+// ref: vec_dot[Q4_0] of ref_kernels(). Quants are nibble - 8.
+void vec_dot_q4_0(int64_t n, float* out, const void* vw, const void* va) {
+    const auto* w = static_cast<const uint8_t*>(vw);
+    const auto* a = static_cast<const uint8_t*>(va);
+    constexpr size_t BW = sizeof(BlockQ4_0), BA = sizeof(BlockQ8_0);
+    constexpr size_t kQs = offsetof(BlockQ4_0, qs);
+    *out = sum_block_pairs(
+        n / kQK4_0,
+        [&](int64_t ib, __m512 acc) {
+            const uint8_t* bw = w + ib * BW;
+            const uint8_t* ba = a + ib * BA;
+            const __m512 d = pair_scale(ld_f16(bw) * ld_f16(ba), ld_f16(bw + BW) * ld_f16(ba + BA));
+            const __m512i qa = join256(ld256(ba + kQ8_0Qs), ld256(ba + BA + kQ8_0Qs));
+            const __m512i sumi = dot_u8_offset_x64(nibbles_64(bw + kQs, bw + BW + kQs), qa, 8);
+            return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sumi), acc);
+        },
+        [&](int64_t ib, __m256 acc) {
+            const uint8_t* bw = w + ib * BW;
+            const uint8_t* ba = a + ib * BA;
+            const __m256 d = _mm256_set1_ps(ld_f16(bw) * ld_f16(ba));
+            const __m256i sumi = dot_u8_offset_x32(nibbles_32(bw + kQs), ld256(ba + kQ8_0Qs), 8);
+            return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
+        });
+}
+
+// ref: vec_dot[Q5_0] of ref_kernels(). Quants are (nibble | bit << 4) - 16.
+void vec_dot_q5_0(int64_t n, float* out, const void* vw, const void* va) {
+    const auto* w = static_cast<const uint8_t*>(vw);
+    const auto* a = static_cast<const uint8_t*>(va);
+    constexpr size_t BW = sizeof(BlockQ5_0), BA = sizeof(BlockQ8_0);
+    constexpr size_t kQh = offsetof(BlockQ5_0, qh), kQs = offsetof(BlockQ5_0, qs);
+    *out = sum_block_pairs(
+        n / kQK5_0,
+        [&](int64_t ib, __m512 acc) {
+            const uint8_t* bw = w + ib * BW;
+            const uint8_t* ba = a + ib * BA;
+            const __m512 d = pair_scale(ld_f16(bw) * ld_f16(ba), ld_f16(bw + BW) * ld_f16(ba + BA));
+            const __m512i qa = join256(ld256(ba + kQ8_0Qs), ld256(ba + BA + kQ8_0Qs));
+            const __m512i qw = q5_bytes_64(bw + kQs, bw + kQh, bw + BW + kQs, bw + BW + kQh);
+            return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(dot_u8_offset_x64(qw, qa, 16)), acc);
+        },
+        [&](int64_t ib, __m256 acc) {
+            const uint8_t* bw = w + ib * BW;
+            const uint8_t* ba = a + ib * BA;
+            const __m256 d = _mm256_set1_ps(ld_f16(bw) * ld_f16(ba));
+            const __m256i sumi = dot_u8_offset_x32(q5_bytes_32(bw + kQs, bw + kQh), ld256(ba + kQ8_0Qs), 16);
+            return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
+        });
+}
+
+// ref: vec_dot[Q4_1] of ref_kernels(): d_w d_a sum(q_w q_a) + m_w s_a; the m_w s_a terms go
+// into lane 0 of the accumulator.
+void vec_dot_q4_1(int64_t n, float* out, const void* vw, const void* va) {
+    const auto* w = static_cast<const uint8_t*>(vw);
+    const auto* a = static_cast<const uint8_t*>(va);
+    constexpr size_t BW = sizeof(BlockQ4_1), BA = sizeof(BlockQ8_1);
+    constexpr size_t kM = offsetof(BlockQ4_1, m), kQs = offsetof(BlockQ4_1, qs);
+    *out = sum_block_pairs(
+        n / kQK4_1,
+        [&](int64_t ib, __m512 acc) {
+            const uint8_t* bw = w + ib * BW;
+            const uint8_t* ba = a + ib * BA;
+            const __m512 d = pair_scale(ld_f16(bw) * ld_f16(ba), ld_f16(bw + BW) * ld_f16(ba + BA));
+            const float ms = ld_f16(bw + kM) * ld_f16(ba + kQ8_1S) + ld_f16(bw + BW + kM) * ld_f16(ba + BA + kQ8_1S);
+            const __m512i qa = join256(ld256(ba + kQ8_1Qs), ld256(ba + BA + kQ8_1Qs));
+            const __m512i sumi = dot_u8_offset_x64(nibbles_64(bw + kQs, bw + BW + kQs), qa, 0);
+            acc = _mm512_mask_add_ps(acc, 1, acc, _mm512_set1_ps(ms));
+            return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sumi), acc);
+        },
+        [&](int64_t ib, __m256 acc) {
+            const uint8_t* bw = w + ib * BW;
+            const uint8_t* ba = a + ib * BA;
+            const __m256 d = _mm256_set1_ps(ld_f16(bw) * ld_f16(ba));
+            const __m256i sumi = dot_u8_offset_x32(nibbles_32(bw + kQs), ld256(ba + kQ8_1Qs), 0);
+            acc = _mm256_mask_add_ps(acc, 1, acc, _mm256_set1_ps(ld_f16(bw + kM) * ld_f16(ba + kQ8_1S)));
+            return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
+        });
+}
+
+// ref: vec_dot[Q5_1] of ref_kernels(): as Q4_1 with 5-bit quants.
+void vec_dot_q5_1(int64_t n, float* out, const void* vw, const void* va) {
+    const auto* w = static_cast<const uint8_t*>(vw);
+    const auto* a = static_cast<const uint8_t*>(va);
+    constexpr size_t BW = sizeof(BlockQ5_1), BA = sizeof(BlockQ8_1);
+    constexpr size_t kM = offsetof(BlockQ5_1, m), kQh = offsetof(BlockQ5_1, qh), kQs = offsetof(BlockQ5_1, qs);
+    *out = sum_block_pairs(
+        n / kQK5_1,
+        [&](int64_t ib, __m512 acc) {
+            const uint8_t* bw = w + ib * BW;
+            const uint8_t* ba = a + ib * BA;
+            const __m512 d = pair_scale(ld_f16(bw) * ld_f16(ba), ld_f16(bw + BW) * ld_f16(ba + BA));
+            const float ms = ld_f16(bw + kM) * ld_f16(ba + kQ8_1S) + ld_f16(bw + BW + kM) * ld_f16(ba + BA + kQ8_1S);
+            const __m512i qa = join256(ld256(ba + kQ8_1Qs), ld256(ba + BA + kQ8_1Qs));
+            const __m512i qw = q5_bytes_64(bw + kQs, bw + kQh, bw + BW + kQs, bw + BW + kQh);
+            acc = _mm512_mask_add_ps(acc, 1, acc, _mm512_set1_ps(ms));
+            return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(dot_u8_offset_x64(qw, qa, 0)), acc);
+        },
+        [&](int64_t ib, __m256 acc) {
+            const uint8_t* bw = w + ib * BW;
+            const uint8_t* ba = a + ib * BA;
+            const __m256 d = _mm256_set1_ps(ld_f16(bw) * ld_f16(ba));
+            const __m256i sumi = dot_u8_offset_x32(q5_bytes_32(bw + kQs, bw + kQh), ld256(ba + kQ8_1Qs), 0);
+            acc = _mm256_mask_add_ps(acc, 1, acc, _mm256_set1_ps(ld_f16(bw + kM) * ld_f16(ba + kQ8_1S)));
+            return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
+        });
+}
+
+}  // namespace retort::avx512
