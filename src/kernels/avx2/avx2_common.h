@@ -6,6 +6,7 @@
 
 #include <immintrin.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -38,6 +39,29 @@ static inline int32_t hsum_epi32(__m128i v) {
 static inline int32_t hsum_epi32(__m256i v) {
     return hsum_epi32(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
 }
+
+// The f16 values at p, p + stride, ..., p + 7 stride as 8 f32 lanes: one conversion serves
+// the scales of 8 blocks.
+static inline __m256 f16x8_strided(const uint8_t* p, size_t stride) {
+    __m128i h = _mm_cvtsi32_si128(ld_u16(p));
+    h = _mm_insert_epi16(h, ld_u16(p + 1 * stride), 1);
+    h = _mm_insert_epi16(h, ld_u16(p + 2 * stride), 2);
+    h = _mm_insert_epi16(h, ld_u16(p + 3 * stride), 3);
+    h = _mm_insert_epi16(h, ld_u16(p + 4 * stride), 4);
+    h = _mm_insert_epi16(h, ld_u16(p + 5 * stride), 5);
+    h = _mm_insert_epi16(h, ld_u16(p + 6 * stride), 6);
+    h = _mm_insert_epi16(h, ld_u16(p + 7 * stride), 7);
+    return _mm256_cvtph_ps(h);
+}
+
+// Where a 32-element block type and its activation partner keep their scales (bytes from the
+// block start), and their block sizes.
+struct BlockLayout {
+    size_t w_stride, a_stride;  // bytes per weight / activation block
+    size_t w_d, a_d;            // f16 scales d
+    bool has_min = false;       // *_1 types: plus m_w * s_a per block
+    size_t w_m = 0, a_s = 0;    // f16 m of the weight, f16 s = d * sum(q) of the activation
+};
 
 // ---- byte tricks ----
 

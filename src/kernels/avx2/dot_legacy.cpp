@@ -14,20 +14,37 @@ using namespace simd;
 
 namespace {
 
-// acc = step(ib, acc) over blocks [0, nb) on four independent accumulators: one FMA chain
-// would wait 4 cycles per block, longer than the block's own work.
-template <class Step>
-inline float sum_blocks(int64_t nb, Step step) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+// sum over blocks of d_w d_a * block_sum(w block, a block) (+ m_w s_a), where block_sum gives
+// the block's exact integer products as 8 int32 lanes. Groups of 8 blocks convert their 16
+// scales at once and broadcast block k's from lane k; four accumulators hide the FMA latency.
+template <class BlockSum>
+inline float dot_blocks(int64_t nb, const uint8_t* w, const uint8_t* a, const BlockLayout& l, BlockSum block_sum) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m256 acc_m = _mm256_setzero_ps();
     int64_t ib = 0;
-    for (; ib + 4 <= nb; ib += 4) {
-        acc0 = step(ib + 0, acc0);
-        acc1 = step(ib + 1, acc1);
-        acc2 = step(ib + 2, acc2);
-        acc3 = step(ib + 3, acc3);
+    for (; ib + 8 <= nb; ib += 8) {
+        const uint8_t* bw = w + ib * l.w_stride;
+        const uint8_t* ba = a + ib * l.a_stride;
+        const __m256 d = _mm256_mul_ps(f16x8_strided(bw + l.w_d, l.w_stride), f16x8_strided(ba + l.a_d, l.a_stride));
+        if (l.has_min)
+            acc_m = _mm256_fmadd_ps(f16x8_strided(bw + l.w_m, l.w_stride), f16x8_strided(ba + l.a_s, l.a_stride), acc_m);
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; ++k) {
+            const __m256 dk = _mm256_permutevar8x32_ps(d, _mm256_set1_epi32(k));
+            const __m256i sumi = block_sum(bw + k * l.w_stride, ba + k * l.a_stride);
+            acc[k % 4] = _mm256_fmadd_ps(dk, _mm256_cvtepi32_ps(sumi), acc[k % 4]);
+        }
     }
-    for (; ib < nb; ++ib) acc0 = step(ib, acc0);
-    return hsum_ps(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+    float tail_m = 0.0f;
+    for (; ib < nb; ++ib) {
+        const uint8_t* bw = w + ib * l.w_stride;
+        const uint8_t* ba = a + ib * l.a_stride;
+        const __m256 d = _mm256_set1_ps(ld_f16(bw + l.w_d) * ld_f16(ba + l.a_d));
+        acc[0] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(block_sum(bw, ba)), acc[0]);
+        if (l.has_min) tail_m += ld_f16(bw + l.w_m) * ld_f16(ba + l.a_s);
+    }
+    const __m256 sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    return hsum_ps(sum) + (l.has_min ? hsum_ps(acc_m) + tail_m : 0.0f);
 }
 
 // Bytes of the fields, so blocks can be read at any address.
@@ -47,77 +64,44 @@ inline __m256i q5_bytes(const uint8_t* qs, const uint8_t* qh) {
 }  // namespace
 
 // ref: vec_dot[Q8_0] of ref_kernels().
-void vec_dot_q8_0(int64_t n, float* out, const void* vw, const void* va) {
-    const auto* w = static_cast<const uint8_t*>(vw);
-    const auto* a = static_cast<const uint8_t*>(va);
-    constexpr size_t B = sizeof(BlockQ8_0);
-    *out = sum_blocks(n / kQK8_0, [&](int64_t ib, __m256 acc) {
-        const uint8_t* bw = w + ib * B;
-        const uint8_t* ba = a + ib * B;
-        const __m256 d = _mm256_set1_ps(ld_f16(bw) * ld_f16(ba));
-        const __m256i sumi = dot_i8x32(ld256(bw + kQ8_0Qs), ld256(ba + kQ8_0Qs));
-        return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
+void vec_dot_q8_0(int64_t n, float* out, const void* w, const void* a) {
+    constexpr BlockLayout l{sizeof(BlockQ8_0), sizeof(BlockQ8_0), offsetof(BlockQ8_0, d), offsetof(BlockQ8_0, d)};
+    *out = dot_blocks(n / kQK8_0, (const uint8_t*)w, (const uint8_t*)a, l, [](const uint8_t* bw, const uint8_t* ba) {
+        return dot_i8x32(ld256(bw + kQ8_0Qs), ld256(ba + kQ8_0Qs));
     });
 }
 
 // ref: vec_dot[Q4_0] of ref_kernels(). Quants are nibble - 8 in [-8, 7].
-void vec_dot_q4_0(int64_t n, float* out, const void* vw, const void* va) {
-    const auto* w = static_cast<const uint8_t*>(vw);
-    const auto* a = static_cast<const uint8_t*>(va);
-    constexpr size_t BW = sizeof(BlockQ4_0), BA = sizeof(BlockQ8_0);
-    *out = sum_blocks(n / kQK4_0, [&](int64_t ib, __m256 acc) {
-        const uint8_t* bw = w + ib * BW;
-        const uint8_t* ba = a + ib * BA;
-        const __m256 d = _mm256_set1_ps(ld_f16(bw) * ld_f16(ba));
+void vec_dot_q4_0(int64_t n, float* out, const void* w, const void* a) {
+    constexpr BlockLayout l{sizeof(BlockQ4_0), sizeof(BlockQ8_0), offsetof(BlockQ4_0, d), offsetof(BlockQ8_0, d)};
+    *out = dot_blocks(n / kQK4_0, (const uint8_t*)w, (const uint8_t*)a, l, [](const uint8_t* bw, const uint8_t* ba) {
         const __m256i qw = _mm256_sub_epi8(nibbles_32(bw + kQ4_0Qs), _mm256_set1_epi8(8));
-        const __m256i sumi = dot_i8x32(qw, ld256(ba + kQ8_0Qs));
-        return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
+        return dot_i8x32(qw, ld256(ba + kQ8_0Qs));
     });
 }
 
 // ref: vec_dot[Q5_0] of ref_kernels(). Quants are (nibble | bit << 4) - 16 in [-16, 15].
-void vec_dot_q5_0(int64_t n, float* out, const void* vw, const void* va) {
-    const auto* w = static_cast<const uint8_t*>(vw);
-    const auto* a = static_cast<const uint8_t*>(va);
-    constexpr size_t BW = sizeof(BlockQ5_0), BA = sizeof(BlockQ8_0);
-    *out = sum_blocks(n / kQK5_0, [&](int64_t ib, __m256 acc) {
-        const uint8_t* bw = w + ib * BW;
-        const uint8_t* ba = a + ib * BA;
-        const __m256 d = _mm256_set1_ps(ld_f16(bw) * ld_f16(ba));
+void vec_dot_q5_0(int64_t n, float* out, const void* w, const void* a) {
+    constexpr BlockLayout l{sizeof(BlockQ5_0), sizeof(BlockQ8_0), offsetof(BlockQ5_0, d), offsetof(BlockQ8_0, d)};
+    *out = dot_blocks(n / kQK5_0, (const uint8_t*)w, (const uint8_t*)a, l, [](const uint8_t* bw, const uint8_t* ba) {
         const __m256i qw = _mm256_sub_epi8(q5_bytes(bw + kQ5_0Qs, bw + kQ5_0Qh), _mm256_set1_epi8(16));
-        const __m256i sumi = dot_i8x32(qw, ld256(ba + kQ8_0Qs));
-        return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
+        return dot_i8x32(qw, ld256(ba + kQ8_0Qs));
     });
 }
 
 // ref: vec_dot[Q4_1] of ref_kernels(): d_w d_a sum(q_w q_a) + m_w s_a, q_w = nibble in 0..15.
-// The m_w s_a term goes into lane 0 of the block's accumulator.
-void vec_dot_q4_1(int64_t n, float* out, const void* vw, const void* va) {
-    const auto* w = static_cast<const uint8_t*>(vw);
-    const auto* a = static_cast<const uint8_t*>(va);
-    constexpr size_t BW = sizeof(BlockQ4_1), BA = sizeof(BlockQ8_1);
-    *out = sum_blocks(n / kQK4_1, [&](int64_t ib, __m256 acc) {
-        const uint8_t* bw = w + ib * BW;
-        const uint8_t* ba = a + ib * BA;
-        const __m256 d = _mm256_set1_ps(ld_f16(bw) * ld_f16(ba));
-        const __m256 ms = _mm256_zextps128_ps256(_mm_set_ss(ld_f16(bw + kQ4_1M) * ld_f16(ba + kQ8_1S)));
-        const __m256i sumi = dot_u8i8x32(nibbles_32(bw + kQ4_1Qs), ld256(ba + kQ8_1Qs));
-        return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), _mm256_add_ps(acc, ms));
+void vec_dot_q4_1(int64_t n, float* out, const void* w, const void* a) {
+    constexpr BlockLayout l{sizeof(BlockQ4_1), sizeof(BlockQ8_1), offsetof(BlockQ4_1, d), offsetof(BlockQ8_1, d), true, kQ4_1M, kQ8_1S};
+    *out = dot_blocks(n / kQK4_1, (const uint8_t*)w, (const uint8_t*)a, l, [](const uint8_t* bw, const uint8_t* ba) {
+        return dot_u8i8x32(nibbles_32(bw + kQ4_1Qs), ld256(ba + kQ8_1Qs));
     });
 }
 
 // ref: vec_dot[Q5_1] of ref_kernels(): as Q4_1 with 5-bit quants in 0..31.
-void vec_dot_q5_1(int64_t n, float* out, const void* vw, const void* va) {
-    const auto* w = static_cast<const uint8_t*>(vw);
-    const auto* a = static_cast<const uint8_t*>(va);
-    constexpr size_t BW = sizeof(BlockQ5_1), BA = sizeof(BlockQ8_1);
-    *out = sum_blocks(n / kQK5_1, [&](int64_t ib, __m256 acc) {
-        const uint8_t* bw = w + ib * BW;
-        const uint8_t* ba = a + ib * BA;
-        const __m256 d = _mm256_set1_ps(ld_f16(bw) * ld_f16(ba));
-        const __m256 ms = _mm256_zextps128_ps256(_mm_set_ss(ld_f16(bw + kQ5_1M) * ld_f16(ba + kQ8_1S)));
-        const __m256i sumi = dot_u8i8x32(q5_bytes(bw + kQ5_1Qs, bw + kQ5_1Qh), ld256(ba + kQ8_1Qs));
-        return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), _mm256_add_ps(acc, ms));
+void vec_dot_q5_1(int64_t n, float* out, const void* w, const void* a) {
+    constexpr BlockLayout l{sizeof(BlockQ5_1), sizeof(BlockQ8_1), offsetof(BlockQ5_1, d), offsetof(BlockQ8_1, d), true, kQ5_1M, kQ8_1S};
+    *out = dot_blocks(n / kQK5_1, (const uint8_t*)w, (const uint8_t*)a, l, [](const uint8_t* bw, const uint8_t* ba) {
+        return dot_u8i8x32(q5_bytes(bw + kQ5_1Qs, bw + kQ5_1Qh), ld256(ba + kQ8_1Qs));
     });
 }
 
