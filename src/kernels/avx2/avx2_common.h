@@ -129,6 +129,19 @@ static inline void unpack_scales_k4(const uint8_t* p, uint32_t out[4]) {
     out[3] = ((a2 >> 4) & 0x0F0F0F0Fu) | (((a1 >> 6) & 0x03030303u) << 4);  // mins 4-7
 }
 
+// [d * da, dmin * da] in lanes 0, 1: a k-quant's adjacent f16 d and dmin in one conversion.
+static inline __m128 k_d_dmin(const uint8_t* d_dmin, float da) {
+    return _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)ld_u32(d_dmin))), _mm_set1_ps(da));
+}
+
+// m_j * (bsums[2j] + bsums[2j + 1]) for the 8 sub-blocks of 32, as 8 int32 lanes: the mins
+// (words 2, 3 of unpack_scales_k4) each doubled, times the 16 bsums of the activation.
+static inline __m256i k4_min_products(const uint32_t sm[4], const uint8_t* bsums) {
+    const __m128i m8 = _mm_set_epi32(0, 0, (int)sm[3], (int)sm[2]);
+    const __m256i mins_dup = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));  // m0 m0 m1 m1 ...
+    return _mm256_madd_epi16(mins_dup, ld256(bsums));
+}
+
 // Q3_K: 16 6-bit scales stored +32: the low 4 bits of scale j sit in byte j%8 (low nibble for
 // j < 8, high nibble otherwise), its high 2 bits in byte 8 + j%4 at bit 2*(j/4).
 // Returns the 16 scales as signed bytes in [-32, 31].

@@ -43,22 +43,17 @@ void vec_dot_q4_k(int64_t n, float* out, const void* vw, const void* va) {
                      kScales = offsetof(BlockQ4_K, scales), kQs = offsetof(BlockQ4_K, qs);
     const __m256i m4 = _mm256_set1_epi8(0x0F);
 
-    __m256 acc = _mm256_setzero_ps();  // d * scaled quant sums, 8 lanes
-    __m128 acc_m = _mm_setzero_ps();   // dmin * sum_j m_j * bsum_j, 4 lanes
+    static_assert(kDmin == kD + 2);
+    __m256 acc = _mm256_setzero_ps();    // d * scaled quant sums
+    __m256 acc_m = _mm256_setzero_ps();  // dmin * sum_j m_j * bsum_j
     for (int64_t i = 0; i < n / kQK_K; ++i) {
         const uint8_t* bw = w + i * BW;
         const uint8_t* ba = a + i * BA;
-        const float da = ld_f32(ba + kQ8KD);
-        const float d = da * ld_f16(bw + kD);
-        const float dmin = da * ld_f16(bw + kDmin);
-
+        const __m128 dd = k_d_dmin(bw + kD, ld_f32(ba + kQ8KD));  // [d, dmin] * d_a
         uint32_t sm[4];
         unpack_scales_k4(bw + kScales, sm);
-        // mins . (bsums of each 32) : bsums[2j] + bsums[2j+1] by hadd, then madd with the mins.
-        const __m256i bsums = load_bsums(ba);
-        const __m128i bsum32 = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
-        const __m128i mins16 = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sm[3], (int)sm[2]));
-        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(_mm_madd_epi16(mins16, bsum32)), acc_m);
+        acc_m = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(k4_min_products(sm, ba + kQ8KBsums)),
+                                acc_m);
 
         // scales as int16, the same 8 in both 128-bit halves
         const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sm[1], (int)sm[0])));
@@ -80,7 +75,7 @@ void vec_dot_q4_k(int64_t n, float* out, const void* vw, const void* va) {
         chunk.template operator()<1>();
         chunk.template operator()<2>();
         chunk.template operator()<3>();
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sum_lo, sum_hi)), acc);
+        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(_mm256_add_epi32(sum_lo, sum_hi)), acc);
     }
     *out = hsum_ps(acc) - hsum_ps(acc_m);
 }
@@ -96,21 +91,17 @@ void vec_dot_q5_k(int64_t n, float* out, const void* vw, const void* va) {
                      kQs = offsetof(BlockQ5_K, qs);
     const __m256i m4 = _mm256_set1_epi8(0x0F);
 
-    __m256 acc = _mm256_setzero_ps();
-    __m128 acc_m = _mm_setzero_ps();
+    static_assert(kDmin == kD + 2);
+    __m256 acc = _mm256_setzero_ps();    // d * scaled quant sums
+    __m256 acc_m = _mm256_setzero_ps();  // dmin * sum_j m_j * bsum_j
     for (int64_t i = 0; i < n / kQK_K; ++i) {
         const uint8_t* bw = w + i * BW;
         const uint8_t* ba = a + i * BA;
-        const float da = ld_f32(ba + kQ8KD);
-        const float d = da * ld_f16(bw + kD);
-        const float dmin = da * ld_f16(bw + kDmin);
-
+        const __m128 dd = k_d_dmin(bw + kD, ld_f32(ba + kQ8KD));  // [d, dmin] * d_a
         uint32_t sm[4];
         unpack_scales_k4(bw + kScales, sm);
-        const __m256i bsums = load_bsums(ba);
-        const __m128i bsum32 = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
-        const __m128i mins16 = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sm[3], (int)sm[2]));
-        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(_mm_madd_epi16(mins16, bsum32)), acc_m);
+        acc_m = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(k4_min_products(sm, ba + kQ8KBsums)),
+                                acc_m);
         const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sm[1], (int)sm[0])));
 
         const uint8_t* qs = bw + kQs;
@@ -130,7 +121,7 @@ void vec_dot_q5_k(int64_t n, float* out, const void* vw, const void* va) {
         chunk.template operator()<1>();
         chunk.template operator()<2>();
         chunk.template operator()<3>();
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sum_lo, sum_hi)), acc);
+        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(_mm256_add_epi32(sum_lo, sum_hi)), acc);
     }
     *out = hsum_ps(acc) - hsum_ps(acc_m);
 }
@@ -250,17 +241,16 @@ void vec_dot_q2_k(int64_t n, float* out, const void* vw, const void* va) {
 
     __m256 acc = _mm256_setzero_ps();
     __m256 acc_m = _mm256_setzero_ps();
+    static_assert(kDmin == kD + 2);
     for (int64_t i = 0; i < n / kQK_K; ++i) {
         const uint8_t* bw = w + i * BW;
         const uint8_t* ba = a + i * BA;
-        const float da = ld_f32(ba + kQ8KD);
-        const float d = da * ld_f16(bw + kD);
-        const float dmin = da * ld_f16(bw + kDmin);
+        const __m128 dd = k_d_dmin(bw + kD, ld_f32(ba + kQ8KD));  // [d, dmin] * d_a
 
         const __m128i sc_bytes = ld128(bw + kScales);
         const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(sc_bytes, m4));
         const __m256i min16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc_bytes, 4), m4));
-        acc_m = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(_mm256_madd_epi16(min16, load_bsums(ba))), acc_m);
+        acc_m = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(_mm256_madd_epi16(min16, load_bsums(ba))), acc_m);
 
         __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
         auto half = [&]<int h>() {
@@ -279,7 +269,7 @@ void vec_dot_q2_k(int64_t n, float* out, const void* vw, const void* va) {
         };
         half.template operator()<0>();
         half.template operator()<1>();
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), acc);
+        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), acc);
     }
     *out = hsum_ps(acc) - hsum_ps(acc_m);
 }

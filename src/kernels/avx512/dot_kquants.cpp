@@ -15,7 +15,6 @@
 #include "kernels/avx512/kernels_avx512.h"
 #include "tensor/blocks.h"
 
-#include <array>
 #include <cstddef>
 
 namespace retort::avx512 {
@@ -41,27 +40,25 @@ inline __m512i halves_epi8(char lo, char hi) {
 // Scales for one maddubs output (32 int16 lanes = 64 elements): lane i gets scale
 // first + i / per of `scales` (int16 lanes). per = 16 for 32-element sub-blocks (Q4_K, Q5_K),
 // 8 for 16-element ones (Q2_K, Q3_K, Q6_K).
+// (A local struct, not std::array: no library inline function gets instantiated in this file,
+// see avx2_common.h.)
+struct I16x32 {
+    int16_t v[32];
+};
 template <int first, int per>
 inline __m512i spread_scales(__m512i scales) {
-    alignas(64) static constexpr std::array<int16_t, 32> idx = [] {
-        std::array<int16_t, 32> a{};
-        for (int i = 0; i < 32; ++i) a[i] = (int16_t)(first + i / per);
+    alignas(64) static constexpr I16x32 idx = [] {
+        I16x32 a{};
+        for (int i = 0; i < 32; ++i) a.v[i] = (int16_t)(first + i / per);
         return a;
     }();
-    return _mm512_permutexvar_epi16(_mm512_load_si512((const void*)idx.data()), scales);
+    return _mm512_permutexvar_epi16(_mm512_load_si512((const void*)idx.v), scales);
 }
 
-// 8 scales / mins of a Q4_K / Q5_K block as int16 (lanes 0-7 of the xmm), from the unpacked
-// words (see unpack_scales_k4).
+// The 8 scales of a Q4_K / Q5_K block as int16 (lanes 0-7), from unpack_scales_k4's words.
 inline __m128i k4_scales16(const uint32_t sm[4]) { return _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sm[1], (int)sm[0])); }
-inline __m128i k4_mins16(const uint32_t sm[4]) { return _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sm[3], (int)sm[2])); }
 
-// sum_j m_j * (bsums[2j] + bsums[2j + 1]) over the 8 sub-blocks of 32, as 4 int32 lanes.
-inline __m128i k4_min_products(const uint8_t* ba, const uint32_t sm[4]) {
-    const __m256i bsums = ld256(ba + kQ8KBsums);
-    const __m128i bsum32 = _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
-    return _mm_madd_epi16(k4_mins16(sm), bsum32);
-}
+
 
 }  // namespace
 
@@ -76,15 +73,17 @@ void vec_dot_q4_k(int64_t n, float* out, const void* vw, const void* va) {
                      kScales = offsetof(BlockQ4_K, scales), kQs = offsetof(BlockQ4_K, qs);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
 
-    __m512 acc = _mm512_setzero_ps();  // d * scaled quant sums
-    __m128 acc_m = _mm_setzero_ps();   // dmin * mins . bsums
+    static_assert(kDmin == kD + 2);
+    __m512 acc = _mm512_setzero_ps();    // d * scaled quant sums
+    __m256 acc_m = _mm256_setzero_ps();  // dmin * mins . bsums
     for (int64_t i = 0; i < n / kQK_K; ++i) {
         const uint8_t* bw = w + i * BW;
         const uint8_t* ba = a + i * BA;
-        const float da = ld_f32(ba + kQ8KD);
+        const __m128 dd = k_d_dmin(bw + kD, ld_f32(ba + kQ8KD));  // [d, dmin] * d_a
         uint32_t sm[4];
         unpack_scales_k4(bw + kScales, sm);
-        acc_m = _mm_fmadd_ps(_mm_set1_ps(da * ld_f16(bw + kDmin)), _mm_cvtepi32_ps(k4_min_products(ba, sm)), acc_m);
+        acc_m = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(k4_min_products(sm, ba + kQ8KBsums)),
+                                acc_m);
         const __m512i sc = _mm512_zextsi128_si512(k4_scales16(sm));
 
         const uint8_t* qs = bw + kQs;
@@ -100,8 +99,7 @@ void vec_dot_q4_k(int64_t n, float* out, const void* vw, const void* va) {
         chunk.template operator()<1>(sum1);
         chunk.template operator()<2>(sum0);
         chunk.template operator()<3>(sum1);
-        const float d = da * ld_f16(bw + kD);
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(_mm512_add_epi32(sum0, sum1)), acc);
+        acc = _mm512_fmadd_ps(_mm512_broadcastss_ps(dd), _mm512_cvtepi32_ps(_mm512_add_epi32(sum0, sum1)), acc);
     }
     *out = _mm512_reduce_add_ps(acc) - hsum_ps(acc_m);
 }
@@ -119,15 +117,17 @@ void vec_dot_q5_k(int64_t n, float* out, const void* vw, const void* va) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m512i b4 = _mm512_set1_epi8(0x10);
 
+    static_assert(kDmin == kD + 2);
     __m512 acc = _mm512_setzero_ps();
-    __m128 acc_m = _mm_setzero_ps();
+    __m256 acc_m = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / kQK_K; ++i) {
         const uint8_t* bw = w + i * BW;
         const uint8_t* ba = a + i * BA;
-        const float da = ld_f32(ba + kQ8KD);
+        const __m128 dd = k_d_dmin(bw + kD, ld_f32(ba + kQ8KD));
         uint32_t sm[4];
         unpack_scales_k4(bw + kScales, sm);
-        acc_m = _mm_fmadd_ps(_mm_set1_ps(da * ld_f16(bw + kDmin)), _mm_cvtepi32_ps(k4_min_products(ba, sm)), acc_m);
+        acc_m = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(k4_min_products(sm, ba + kQ8KBsums)),
+                                acc_m);
         const __m512i sc = _mm512_zextsi128_si512(k4_scales16(sm));
 
         const uint8_t* qs = bw + kQs;
@@ -146,8 +146,7 @@ void vec_dot_q5_k(int64_t n, float* out, const void* vw, const void* va) {
         chunk.template operator()<1>(sum1);
         chunk.template operator()<2>(sum0);
         chunk.template operator()<3>(sum1);
-        const float d = da * ld_f16(bw + kD);
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(_mm512_add_epi32(sum0, sum1)), acc);
+        acc = _mm512_fmadd_ps(_mm512_broadcastss_ps(dd), _mm512_cvtepi32_ps(_mm512_add_epi32(sum0, sum1)), acc);
     }
     *out = _mm512_reduce_add_ps(acc) - hsum_ps(acc_m);
 }
@@ -251,14 +250,15 @@ void vec_dot_q2_k(int64_t n, float* out, const void* vw, const void* va) {
 
     __m512 acc = _mm512_setzero_ps();
     __m256 acc_m = _mm256_setzero_ps();
+    static_assert(kDmin == kD + 2);
     for (int64_t i = 0; i < n / kQK_K; ++i) {
         const uint8_t* bw = w + i * BW;
         const uint8_t* ba = a + i * BA;
-        const float da = ld_f32(ba + kQ8KD);
+        const __m128 dd = k_d_dmin(bw + kD, ld_f32(ba + kQ8KD));  // [d, dmin] * d_a
         const __m128i sc_bytes = ld128(bw + kScales);
         const __m512i sc = _mm512_zextsi256_si512(_mm256_cvtepu8_epi16(_mm_and_si128(sc_bytes, m4)));
         const __m256i min16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc_bytes, 4), m4));
-        acc_m = _mm256_fmadd_ps(_mm256_set1_ps(da * ld_f16(bw + kDmin)),
+        acc_m = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)),
                                 _mm256_cvtepi32_ps(_mm256_madd_epi16(min16, ld256(ba + kQ8KBsums))), acc_m);
         const uint8_t* q8 = ba + kQ8KQs;
 
@@ -272,8 +272,7 @@ void vec_dot_q2_k(int64_t n, float* out, const void* vw, const void* va) {
         group.template operator()<1>(sum1);
         group.template operator()<2>(sum0);
         group.template operator()<3>(sum1);
-        const float d = da * ld_f16(bw + kD);
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(_mm512_add_epi32(sum0, sum1)), acc);
+        acc = _mm512_fmadd_ps(_mm512_broadcastss_ps(dd), _mm512_cvtepi32_ps(_mm512_add_epi32(sum0, sum1)), acc);
     }
     *out = _mm512_reduce_add_ps(acc) - hsum_ps(acc_m);
 }
