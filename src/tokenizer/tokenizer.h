@@ -27,9 +27,13 @@ public:
     // Builds the tokenizer named by tokenizer.ggml.model; works on vocab-only files.
     static Result<std::unique_ptr<Tokenizer>> from_gguf(const GgufFile& file);
 
-    // add_bos: prepend BOS when the vocab asks for it (tokenizer.ggml.add_bos_token, default
-    // true for llama/gpt2 vocabs). parse_special: CONTROL token texts in `text` become those
-    // tokens; USER_DEFINED tokens are always matched (llama.cpp semantics).
+    // add_bos is llama.cpp's add_special: prepend BOS when the vocab asks for it
+    // (tokenizer.ggml.add_bos_token; when absent, true for SentencePiece and llama-bpe vocabs),
+    // and append EOS if tokenizer.ggml.add_eos_token. parse_special: CONTROL token texts in
+    // `text` become those tokens; USER_DEFINED tokens (<think>, ...) are always matched
+    // (llama.cpp semantics). A text that already starts with the BOS text gets two BOS tokens.
+    // Invalid UTF-8 is not an error: BPE vocabs read each bad byte as U+FFFD, as llama.cpp does.
+    // Every method is const and safe to call from several threads at once.
     virtual std::vector<int32_t> encode(std::string_view text, bool add_bos, bool parse_special) const = 0;
 
     // The bytes of one token. CONTROL tokens give their text only when unparse_special.
@@ -69,6 +73,8 @@ protected:
 
 // Streaming detokenizer: feed ids one at a time, get text that never ends in the middle of
 // a UTF-8 character (incomplete bytes are held until the character completes or is invalid).
+// The chunks add up to decode(ids, false, unparse_special), except that llama-bpe's space
+// clean-up (" ?" -> "?") is not applied to a stream.
 class StreamDecoder {
 public:
     explicit StreamDecoder(const Tokenizer& tok, bool unparse_special = false)
