@@ -7,15 +7,15 @@
 // Shapes are R1-Distill-Qwen-1.5B's ffn_up/gate [8960, 1536] and ffn_down [1536, 8960].
 // Run: ./build/bench/bench_kernels --benchmark_filter='matvec/avx512/Q4_K'
 
-#include "kernels/kernel_table.h"
-#include "tensor/dtype.h"
-
 #include <benchmark/benchmark.h>
 
 #include <cstring>
 #include <random>
 #include <string>
 #include <vector>
+
+#include "kernels/kernel_table.h"
+#include "tensor/dtype.h"
 
 namespace retort {
 namespace {
@@ -57,9 +57,8 @@ void bench_matvec(benchmark::State& state, const KernelTable* table, DType type,
         benchmark::ClobberMemory();
     }
     state.SetBytesProcessed((int64_t)state.iterations() * (int64_t)w.size());
-    state.counters["GFLOP/s"] =
-        benchmark::Counter(2.0 * (double)rows * (double)cols * (double)state.iterations(), benchmark::Counter::kIsRate,
-                           benchmark::Counter::kIs1000);
+    state.counters["GFLOP/s"] = benchmark::Counter(2.0 * (double)rows * (double)cols * (double)state.iterations(),
+                                                   benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
 }
 
 void bench_from_float(benchmark::State& state, const KernelTable* table, DType type) {
@@ -83,8 +82,10 @@ std::vector<Elem> kv_rows() {
     std::vector<Elem> kv((size_t)(kPositions * kHeadDim));
     const std::vector<float> x = normal_floats(kPositions * kHeadDim, 4, 1.0f);
     for (size_t i = 0; i < kv.size(); ++i) {
-        if constexpr (sizeof(Elem) == 2) kv[i] = (Elem)(0x3c00 | (i & 0x1ff));  // f16 values in [1, 1.5)
-        else kv[i] = x[i];
+        if constexpr (sizeof(Elem) == 2)
+            kv[i] = (Elem)(0x3c00 | (i & 0x1ff));  // f16 values in [1, 1.5)
+        else
+            kv[i] = x[i];
     }
     return kv;
 }
@@ -107,32 +108,38 @@ void register_all() {
     if (const KernelTable* t = avx2_kernels()) tables.push_back(t);
     if (const KernelTable* t = avx512_kernels()) tables.push_back(t);
 
-    const DType weight_types[] = {DType::Q4_K, DType::Q6_K, DType::Q8_0, DType::Q4_0, DType::F16,  DType::Q5_K, DType::Q3_K,
-                                  DType::Q2_K, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::BF16, DType::F32};
+    const DType weight_types[] = {DType::Q4_K, DType::Q6_K, DType::Q8_0, DType::Q4_0, DType::F16,
+                                  DType::Q5_K, DType::Q3_K, DType::Q2_K, DType::Q4_1, DType::Q5_0,
+                                  DType::Q5_1, DType::BF16, DType::F32};
     const int64_t shapes[][2] = {{8960, 1536}, {1536, 8960}};
     for (const KernelTable* t : tables) {
         const std::string isa = t->isa;
         for (DType type : weight_types)
             for (const auto& s : shapes) {
-                const std::string name = "matvec/" + isa + "/" + traits(type).name + "/" + std::to_string(s[0]) + "x" +
-                                         std::to_string(s[1]);
+                const std::string name =
+                    "matvec/" + isa + "/" + traits(type).name + "/" + std::to_string(s[0]) + "x" + std::to_string(s[1]);
                 benchmark::RegisterBenchmark(name.c_str(), bench_matvec, t, type, s[0], s[1])
                     ->Unit(benchmark::kMicrosecond);
             }
         for (DType type : {DType::Q8_0, DType::Q8_1, DType::Q8_K, DType::F16, DType::BF16})
-            benchmark::RegisterBenchmark(("from_float/" + isa + "/" + traits(type).name).c_str(), bench_from_float, t, type)
+            benchmark::RegisterBenchmark(("from_float/" + isa + "/" + traits(type).name).c_str(), bench_from_float, t,
+                                         type)
                 ->Unit(benchmark::kMicrosecond);
         benchmark::RegisterBenchmark(("attn/" + isa + "/dot_f16_f32").c_str(), [t](benchmark::State& st) {
-            bench_attn<uint16_t>(st, [t](const uint16_t* k, const float* q, float*, float* s) { *s = t->dot_f16_f32(kHeadDim, k, q); });
+            bench_attn<uint16_t>(
+                st, [t](const uint16_t* k, const float* q, float*, float* s) { *s = t->dot_f16_f32(kHeadDim, k, q); });
         })->Unit(benchmark::kMicrosecond);
         benchmark::RegisterBenchmark(("attn/" + isa + "/axpy_f16_f32").c_str(), [t](benchmark::State& st) {
-            bench_attn<uint16_t>(st, [t](const uint16_t* v, const float*, float* o, float*) { t->axpy_f16_f32(kHeadDim, 1e-3f, v, o); });
+            bench_attn<uint16_t>(
+                st, [t](const uint16_t* v, const float*, float* o, float*) { t->axpy_f16_f32(kHeadDim, 1e-3f, v, o); });
         })->Unit(benchmark::kMicrosecond);
         benchmark::RegisterBenchmark(("attn/" + isa + "/dot_f32").c_str(), [t](benchmark::State& st) {
-            bench_attn<float>(st, [t](const float* k, const float* q, float*, float* s) { *s = t->dot_f32(kHeadDim, k, q); });
+            bench_attn<float>(
+                st, [t](const float* k, const float* q, float*, float* s) { *s = t->dot_f32(kHeadDim, k, q); });
         })->Unit(benchmark::kMicrosecond);
         benchmark::RegisterBenchmark(("attn/" + isa + "/axpy_f32").c_str(), [t](benchmark::State& st) {
-            bench_attn<float>(st, [t](const float* v, const float*, float* o, float*) { t->axpy_f32(kHeadDim, 1e-3f, v, o); });
+            bench_attn<float>(
+                st, [t](const float* v, const float*, float* o, float*) { t->axpy_f32(kHeadDim, 1e-3f, v, o); });
         })->Unit(benchmark::kMicrosecond);
     }
 }

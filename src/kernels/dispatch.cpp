@@ -2,9 +2,9 @@
 // ISA's own files (avx2/, avx512/, built with their -m flags) override what they implement, so
 // an entry an ISA lacks falls back to the scalar reference.
 
-#include "kernels/kernel_table.h"
-
 #include <cstring>
+
+#include "kernels/kernel_table.h"
 
 namespace retort {
 

@@ -2,18 +2,19 @@
 // against the scalar references in kernels/ref_attn.cpp: NMSE <= 1e-7 over ragged lengths
 // (every tail of the unrolled loops, head sizes 64/128) and rows at element offsets 0..3.
 
-#include "kernels/kernel_table.h"
-#include "test_simd_util.h"
-#include "util/fp16.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
 
+#include "kernels/kernel_table.h"
+#include "test_simd_util.h"
+#include "util/fp16.h"
+
 namespace retort {
 namespace {
 
-const std::vector<int64_t> kLengths = {1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 127, 128, 129, 255, 1536, 4097};
+const std::vector<int64_t> kLengths = {1,  2,  3,  5,  7,  8,   9,   15,  16,  17,   31,  32,
+                                       33, 47, 63, 64, 65, 127, 128, 129, 255, 1536, 4097};
 constexpr double kNmse = 1e-7;
 
 std::vector<uint16_t> to_f16(const std::vector<float>& x) {
@@ -51,7 +52,8 @@ TEST_P(SimdAttn, DotF16F32) {
             std::vector<float> q_off(q.size() + 3 - off);
             std::copy(k.begin(), k.end(), k_off.begin() + (ptrdiff_t)off);
             std::copy(q.begin(), q.end(), q_off.begin() + (ptrdiff_t)(3 - off));
-            nmse.add(table_->dot_f16_f32(n, k_off.data() + off, q_off.data() + 3 - off), ref_dot_f16_f32(n, k.data(), q.data()));
+            nmse.add(table_->dot_f16_f32(n, k_off.data() + off, q_off.data() + 3 - off),
+                     ref_dot_f16_f32(n, k.data(), q.data()));
         }
     EXPECT_LE(nmse.value(), kNmse);
 }
@@ -62,7 +64,8 @@ TEST_P(SimdAttn, DotF32) {
         for (size_t off = 0; off < 4; ++off) {
             const std::vector<float> x = simd_test::normal_floats(n + 3, (uint32_t)(n + 13 * off));
             const std::vector<float> y = simd_test::normal_floats(n + 3, (uint32_t)(n + 13 * off + 1));
-            nmse.add(table_->dot_f32(n, x.data() + off, y.data() + 3 - off), ref_dot_f32(n, x.data() + off, y.data() + 3 - off));
+            nmse.add(table_->dot_f32(n, x.data() + off, y.data() + 3 - off),
+                     ref_dot_f32(n, x.data() + off, y.data() + 3 - off));
         }
     EXPECT_LE(nmse.value(), kNmse);
 }

@@ -1,13 +1,13 @@
 // Table selection: the best table this CPU runs is picked, a forced name is honoured or refused,
 // and every SIMD table is complete (an entry it does not implement is the ref one).
 
-#include "kernels/kernel_table.h"
-#include "tensor/dtype.h"
-#include "test_simd_util.h"
-
 #include <gtest/gtest.h>
 
 #include <cstring>
+
+#include "kernels/kernel_table.h"
+#include "tensor/dtype.h"
+#include "test_simd_util.h"
 
 namespace retort {
 namespace {
@@ -15,9 +15,12 @@ namespace {
 TEST(SimdDispatch, PicksTheBestSupportedTable) {
     const KernelTable* best = select_kernels();
     ASSERT_NE(best, nullptr);
-    if (avx512_kernels() != nullptr) EXPECT_STREQ(best->isa, "avx512");
-    else if (avx2_kernels() != nullptr) EXPECT_STREQ(best->isa, "avx2");
-    else EXPECT_STREQ(best->isa, "ref");
+    if (avx512_kernels() != nullptr)
+        EXPECT_STREQ(best->isa, "avx512");
+    else if (avx2_kernels() != nullptr)
+        EXPECT_STREQ(best->isa, "avx2");
+    else
+        EXPECT_STREQ(best->isa, "ref");
     EXPECT_EQ(select_kernels(""), best);
 }
 

@@ -3,17 +3,17 @@
 // NMSE 1e-7 (float types). Ragged lengths, weights from the reference quantizers and from random
 // bits, rows at every misalignment 0..3 bytes. Types come from the traits table.
 
-#include "kernels/kernel_table.h"
-#include "tensor/blocks.h"
-#include "tensor/dtype.h"
-#include "test_simd_util.h"
-#include "util/fp16.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstddef>
 #include <tuple>
+
+#include "kernels/kernel_table.h"
+#include "tensor/blocks.h"
+#include "tensor/dtype.h"
+#include "test_simd_util.h"
+#include "util/fp16.h"
 
 namespace retort {
 namespace {
@@ -38,17 +38,28 @@ enum class Source { Quantized, RandomBits };
 // The f16 scale fields of a block type, so random bits can be given sane scales.
 std::vector<size_t> f16_fields(DType t) {
     switch (t) {
-        case DType::Q4_0: return {offsetof(BlockQ4_0, d)};
-        case DType::Q4_1: return {offsetof(BlockQ4_1, d), offsetof(BlockQ4_1, m)};
-        case DType::Q5_0: return {offsetof(BlockQ5_0, d)};
-        case DType::Q5_1: return {offsetof(BlockQ5_1, d), offsetof(BlockQ5_1, m)};
-        case DType::Q8_0: return {offsetof(BlockQ8_0, d)};
-        case DType::Q2_K: return {offsetof(BlockQ2_K, d), offsetof(BlockQ2_K, dmin)};
-        case DType::Q3_K: return {offsetof(BlockQ3_K, d)};
-        case DType::Q4_K: return {offsetof(BlockQ4_K, d), offsetof(BlockQ4_K, dmin)};
-        case DType::Q5_K: return {offsetof(BlockQ5_K, d), offsetof(BlockQ5_K, dmin)};
-        case DType::Q6_K: return {offsetof(BlockQ6_K, d)};
-        default: return {};
+        case DType::Q4_0:
+            return {offsetof(BlockQ4_0, d)};
+        case DType::Q4_1:
+            return {offsetof(BlockQ4_1, d), offsetof(BlockQ4_1, m)};
+        case DType::Q5_0:
+            return {offsetof(BlockQ5_0, d)};
+        case DType::Q5_1:
+            return {offsetof(BlockQ5_1, d), offsetof(BlockQ5_1, m)};
+        case DType::Q8_0:
+            return {offsetof(BlockQ8_0, d)};
+        case DType::Q2_K:
+            return {offsetof(BlockQ2_K, d), offsetof(BlockQ2_K, dmin)};
+        case DType::Q3_K:
+            return {offsetof(BlockQ3_K, d)};
+        case DType::Q4_K:
+            return {offsetof(BlockQ4_K, d), offsetof(BlockQ4_K, dmin)};
+        case DType::Q5_K:
+            return {offsetof(BlockQ5_K, d), offsetof(BlockQ5_K, dmin)};
+        case DType::Q6_K:
+            return {offsetof(BlockQ6_K, d)};
+        default:
+            return {};
     }
 }
 
@@ -146,7 +157,8 @@ TEST_P(SimdVecDot, MatchesRef) {
                     if (!std::isfinite(got)) ++n_bad;
                     continue;
                 }
-                const double mag = std::max(std::fabs((double)want), abs_dot(wt, w, a, n) / std::sqrt((double)lengths[li]));
+                const double mag =
+                    std::max(std::fabs((double)want), abs_dot(wt, w, a, n) / std::sqrt((double)lengths[li]));
                 if (!(err <= kRtol * mag)) {
                     if (++n_bad <= 5)
                         ADD_FAILURE() << isa << " " << wt.name << " n=" << n << " offset=" << off

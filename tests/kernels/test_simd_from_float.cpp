@@ -3,16 +3,16 @@
 // outliers, and hand-made blocks that hit each rounding rule: halves (Q8_0/Q8_1 round them away
 // from zero, Q8_K to even), ties for the largest magnitude, all-zero blocks, f16/bf16 edge values.
 
-#include "kernels/kernel_table.h"
-#include "tensor/dtype.h"
-#include "test_simd_util.h"
-
 #include <gtest/gtest.h>
 
 #include <bit>
 #include <cmath>
 #include <limits>
 #include <tuple>
+
+#include "kernels/kernel_table.h"
+#include "tensor/dtype.h"
+#include "test_simd_util.h"
 
 namespace retort {
 namespace {
@@ -23,7 +23,8 @@ std::vector<DType> activation_types() {
     std::vector<DType> out;
     const KernelTable& ref = ref_kernels();
     for (uint32_t id = 0; id < (uint32_t)kDTypeIdLimit; ++id)
-        if (const TypeTraits* t = find_traits(id); t != nullptr && ref.from_float[id] != nullptr) out.push_back(t->type);
+        if (const TypeTraits* t = find_traits(id); t != nullptr && ref.from_float[id] != nullptr)
+            out.push_back(t->type);
     return out;
 }
 
@@ -57,11 +58,28 @@ std::vector<std::vector<float>> special_rows() {
     // f16 / bf16 edges: subnormals, the overflow boundary, ties in the last mantissa bit,
     // infinities and NaNs with payloads.
     std::vector<float> edges = simd_test::normal_floats(256, 7);
-    const float specials[] = {0.0f, -0.0f, 1e-8f, -3e-7f, 5.96e-8f, 6.1e-5f, 65504.0f, 65519.0f, 65520.0f, -70000.0f,
-                              1.00048828125f, 1.00146484375f, 1e30f, -1e-30f, 1.0f + 0x1p-8f, 1.0f + 0x1p-7f + 0x1p-8f,
-                              std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
-                              std::numeric_limits<float>::quiet_NaN(), std::bit_cast<float>(0xffc12345u),
-                              std::bit_cast<float>(0x7fa00001u), std::numeric_limits<float>::denorm_min()};
+    const float specials[] = {0.0f,
+                              -0.0f,
+                              1e-8f,
+                              -3e-7f,
+                              5.96e-8f,
+                              6.1e-5f,
+                              65504.0f,
+                              65519.0f,
+                              65520.0f,
+                              -70000.0f,
+                              1.00048828125f,
+                              1.00146484375f,
+                              1e30f,
+                              -1e-30f,
+                              1.0f + 0x1p-8f,
+                              1.0f + 0x1p-7f + 0x1p-8f,
+                              std::numeric_limits<float>::infinity(),
+                              -std::numeric_limits<float>::infinity(),
+                              std::numeric_limits<float>::quiet_NaN(),
+                              std::bit_cast<float>(0xffc12345u),
+                              std::bit_cast<float>(0x7fa00001u),
+                              std::numeric_limits<float>::denorm_min()};
     // Only the float formats take inf / NaN; quantizers of such rows are undefined.
     for (size_t i = 0; i < std::size(specials); ++i) edges[i * 11] = specials[i];
     rows.push_back(edges);
@@ -96,7 +114,8 @@ TEST_P(SimdFromFloat, BytesMatchRef) {
         rows.push_back(simd_test::normal_floats(n, (uint32_t)(200 + nb), 0.01f, 13, 300.0f));
     }
     if (float_format)
-        for (int64_t n : {1, 5, 8, 9, 15, 17, 4097}) rows.push_back(simd_test::normal_floats(n, (uint32_t)(300 + n), 3.0f));
+        for (int64_t n : {1, 5, 8, 9, 15, 17, 4097})
+            rows.push_back(simd_test::normal_floats(n, (uint32_t)(300 + n), 3.0f));
     for (auto& r : special_rows())
         if (float_format || !has_non_finite(r)) rows.push_back(r);
 
@@ -123,9 +142,9 @@ TEST_P(SimdFromFloat, BytesMatchRef) {
                 }
             if (n_diff != 0) {
                 ADD_FAILURE() << isa << " " << at.name << " n=" << n << " offset=" << off << ": " << n_diff << " of "
-                              << bytes << " bytes differ; first at byte " << first << " (block " << first / at.block_bytes
-                              << ", byte " << first % at.block_bytes << " in it): got " << (int)g[first] << " want "
-                              << (int)want[first];
+                              << bytes << " bytes differ; first at byte " << first << " (block "
+                              << first / at.block_bytes << ", byte " << first % at.block_bytes << " in it): got "
+                              << (int)g[first] << " want " << (int)want[first];
                 return;
             }
         }
@@ -133,7 +152,8 @@ TEST_P(SimdFromFloat, BytesMatchRef) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, SimdFromFloat,
-                         testing::Combine(testing::ValuesIn(simd_test::simd_isas()), testing::ValuesIn(activation_types())),
+                         testing::Combine(testing::ValuesIn(simd_test::simd_isas()),
+                                          testing::ValuesIn(activation_types())),
                          [](const testing::TestParamInfo<Param>& info) {
                              return simd_test::param_name(std::get<0>(info.param) + "_" +
                                                           traits(std::get<1>(info.param)).name);

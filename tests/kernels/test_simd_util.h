@@ -2,8 +2,6 @@
 // table and skips where the CPU lacks it), buffers at chosen misalignments, seeded data.
 #pragma once
 
-#include "kernels/kernel_table.h"
-
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -11,6 +9,8 @@
 #include <random>
 #include <string>
 #include <vector>
+
+#include "kernels/kernel_table.h"
 
 namespace retort::simd_test {
 

@@ -14,9 +14,21 @@ namespace retort::simd {
 
 // ---- field loads from byte pointers (blocks may sit at any address) ----
 
-static inline uint16_t ld_u16(const uint8_t* p) { uint16_t v; std::memcpy(&v, p, 2); return v; }
-static inline uint32_t ld_u32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
-static inline float ld_f32(const uint8_t* p) { float v; std::memcpy(&v, p, 4); return v; }
+static inline uint16_t ld_u16(const uint8_t* p) {
+    uint16_t v;
+    std::memcpy(&v, p, 2);
+    return v;
+}
+static inline uint32_t ld_u32(const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+static inline float ld_f32(const uint8_t* p) {
+    float v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
 static inline float ld_f16(const uint8_t* p) { return _cvtsh_ss(ld_u16(p)); }
 static inline __m128i ld128(const uint8_t* p) { return _mm_loadu_si128((const __m128i*)p); }
 static inline __m256i ld256(const uint8_t* p) { return _mm256_loadu_si256((const __m256i*)p); }
@@ -24,8 +36,8 @@ static inline __m256i ld256(const uint8_t* p) { return _mm256_loadu_si256((const
 // ---- horizontal reductions ----
 
 static inline float hsum_ps(__m128 v) {
-    v = _mm_add_ps(v, _mm_movehl_ps(v, v));      // [0+2, 1+3, ..]
-    v = _mm_add_ss(v, _mm_movehdup_ps(v));       // [0+2+1+3]
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));  // [0+2, 1+3, ..]
+    v = _mm_add_ss(v, _mm_movehdup_ps(v));   // [0+2+1+3]
     return _mm_cvtss_f32(v);
 }
 static inline float hsum_ps(__m256 v) {
@@ -91,8 +103,7 @@ static inline __m256i nibbles_32(const uint8_t* qs) {
 // then is tested against bit j%8.
 static inline __m256i bits_to_bytes(uint32_t bits) {
     const __m256i spread = _mm256_shuffle_epi8(
-        _mm256_set1_epi32((int)bits),
-        _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
+        _mm256_set1_epi32((int)bits), _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
     const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
     return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
 }
@@ -102,9 +113,12 @@ static inline __m256i bits_to_bytes(uint32_t bits) {
 template <int src, int dst>
 static inline __m256i move_bit(__m256i x) {
     const __m256i m = _mm256_set1_epi8((char)(1 << dst));
-    if constexpr (src > dst) return _mm256_and_si256(_mm256_srli_epi16(x, src - dst), m);
-    else if constexpr (src < dst) return _mm256_and_si256(_mm256_slli_epi16(x, dst - src), m);
-    else return _mm256_and_si256(x, m);
+    if constexpr (src > dst)
+        return _mm256_and_si256(_mm256_srli_epi16(x, src - dst), m);
+    else if constexpr (src < dst)
+        return _mm256_and_si256(_mm256_slli_epi16(x, dst - src), m);
+    else
+        return _mm256_and_si256(x, m);
 }
 
 // i16 lane `lo` of the low 128 bits broadcast over the low 128 bits and lane `hi` of the high
@@ -123,9 +137,9 @@ static inline __m256i bcast_i16_halves(__m256i v) {
 // bits of scales 4-7 (low nibble) and mins 4-7 (high nibble). Out: 8 scales, then 8 mins, u8.
 static inline void unpack_scales_k4(const uint8_t* p, uint32_t out[4]) {
     const uint32_t a0 = ld_u32(p), a1 = ld_u32(p + 4), a2 = ld_u32(p + 8);
-    out[0] = a0 & 0x3F3F3F3Fu;                                          // scales 0-3
-    out[1] = (a2 & 0x0F0F0F0Fu) | (((a0 >> 6) & 0x03030303u) << 4);     // scales 4-7
-    out[2] = a1 & 0x3F3F3F3Fu;                                          // mins 0-3
+    out[0] = a0 & 0x3F3F3F3Fu;                                              // scales 0-3
+    out[1] = (a2 & 0x0F0F0F0Fu) | (((a0 >> 6) & 0x03030303u) << 4);         // scales 4-7
+    out[2] = a1 & 0x3F3F3F3Fu;                                              // mins 0-3
     out[3] = ((a2 >> 4) & 0x0F0F0F0Fu) | (((a1 >> 6) & 0x03030303u) << 4);  // mins 4-7
 }
 
@@ -147,10 +161,10 @@ static inline __m256i k4_min_products(const uint32_t sm[4], const uint8_t* bsums
 // Returns the 16 scales as signed bytes in [-32, 31].
 static inline __m128i unpack_scales_q3k(const uint8_t* p) {
     const uint32_t a0 = ld_u32(p), a1 = ld_u32(p + 4), a2 = ld_u32(p + 8);
-    const uint32_t s0 = (a0 & 0x0F0F0F0Fu) | ((a2 & 0x03030303u) << 4);               // 0-3
-    const uint32_t s1 = (a1 & 0x0F0F0F0Fu) | (((a2 >> 2) & 0x03030303u) << 4);        // 4-7
-    const uint32_t s2 = ((a0 >> 4) & 0x0F0F0F0Fu) | (((a2 >> 4) & 0x03030303u) << 4); // 8-11
-    const uint32_t s3 = ((a1 >> 4) & 0x0F0F0F0Fu) | (((a2 >> 6) & 0x03030303u) << 4); // 12-15
+    const uint32_t s0 = (a0 & 0x0F0F0F0Fu) | ((a2 & 0x03030303u) << 4);                // 0-3
+    const uint32_t s1 = (a1 & 0x0F0F0F0Fu) | (((a2 >> 2) & 0x03030303u) << 4);         // 4-7
+    const uint32_t s2 = ((a0 >> 4) & 0x0F0F0F0Fu) | (((a2 >> 4) & 0x03030303u) << 4);  // 8-11
+    const uint32_t s3 = ((a1 >> 4) & 0x0F0F0F0Fu) | (((a2 >> 6) & 0x03030303u) << 4);  // 12-15
     return _mm_sub_epi8(_mm_set_epi32((int)s3, (int)s2, (int)s1, (int)s0), _mm_set1_epi8(32));
 }
 

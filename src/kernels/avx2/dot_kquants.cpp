@@ -4,11 +4,11 @@
 // int16 pairs, madd applies the sub-block scale into int32; offsets (Q3_K's -4, Q6_K's -32) and
 // mins come from the activation's bsums (sums of 16 quants) instead of touching every element.
 
+#include <cstddef>
+
 #include "kernels/avx2/avx2_common.h"
 #include "kernels/avx2/kernels_avx2.h"
 #include "tensor/blocks.h"
-
-#include <cstddef>
 
 namespace retort::avx2 {
 
@@ -22,13 +22,13 @@ constexpr size_t kQ8KD = offsetof(BlockQ8_K, d), kQ8KQs = offsetof(BlockQ8_K, qs
 // The activation's 16 bsums as int16 lanes.
 inline __m256i load_bsums(const uint8_t* ba) { return ld256(ba + kQ8KBsums); }
 
-// Sub-block scales, one per 16 elements, as int16 lanes: `sc16` holds 16 of them, one per
-// 16-element group of the super-block. For the 32 elements q8[32g .. 32g+31] (maddubs output:
-// low 128 bits = first 16 elements, high 128 = next 16) the scale vector is lane 2g in the low
-// half and lane 2g+1 in the high half; `half` is sc16 with its 128-bit half g/4 in both halves.
-template <int g>
+// Scales of the 16-element sub-blocks (Q2_K, Q3_K, Q6_K) for one maddubs output. `half` holds
+// the 8 int16 scales of one 128-element half in both 128-bit lanes. Group k (0..3) of the half
+// is 32 elements: its first 16 (low 128 bits of the maddubs output) use scale 2k, the next 16
+// (high 128 bits) scale 2k + 1.
+template <int k>
 inline __m256i scales_for_32(__m256i half) {
-    return bcast_i16_halves<(2 * g) % 8, (2 * g + 1) % 8>(half);
+    return bcast_i16_halves<2 * k, 2 * k + 1>(half);
 }
 
 }  // namespace
@@ -52,8 +52,8 @@ void vec_dot_q4_k(int64_t n, float* out, const void* vw, const void* va) {
         const __m128 dd = k_d_dmin(bw + kD, ld_f32(ba + kQ8KD));  // [d, dmin] * d_a
         uint32_t sm[4];
         unpack_scales_k4(bw + kScales, sm);
-        acc_m = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(k4_min_products(sm, ba + kQ8KBsums)),
-                                acc_m);
+        acc_m = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)),
+                                _mm256_cvtepi32_ps(k4_min_products(sm, ba + kQ8KBsums)), acc_m);
 
         // scales as int16, the same 8 in both 128-bit halves
         const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sm[1], (int)sm[0])));
@@ -100,8 +100,8 @@ void vec_dot_q5_k(int64_t n, float* out, const void* vw, const void* va) {
         const __m128 dd = k_d_dmin(bw + kD, ld_f32(ba + kQ8KD));  // [d, dmin] * d_a
         uint32_t sm[4];
         unpack_scales_k4(bw + kScales, sm);
-        acc_m = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(k4_min_products(sm, ba + kQ8KBsums)),
-                                acc_m);
+        acc_m = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)),
+                                _mm256_cvtepi32_ps(k4_min_products(sm, ba + kQ8KBsums)), acc_m);
         const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sm[1], (int)sm[0])));
 
         const uint8_t* qs = bw + kQs;
@@ -111,7 +111,8 @@ void vec_dot_q5_k(int64_t n, float* out, const void* vw, const void* va) {
         auto chunk = [&]<int c>() {
             const __m256i q4 = ld256(qs + 32 * c);
             const __m256i lo = _mm256_or_si256(_mm256_and_si256(q4, m4), move_bit<2 * c, 4>(qh));
-            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4), move_bit<2 * c + 1, 4>(qh));
+            const __m256i hi =
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4), move_bit<2 * c + 1, 4>(qh));
             const __m256i p_lo = _mm256_maddubs_epi16(lo, ld256(q8 + 64 * c));
             const __m256i p_hi = _mm256_maddubs_epi16(hi, ld256(q8 + 64 * c + 32));
             sum_lo = _mm256_add_epi32(sum_lo, _mm256_madd_epi16(p_lo, bcast_i16_halves<2 * c, 2 * c>(sc)));
@@ -155,9 +156,12 @@ void vec_dot_q6_k(int64_t n, float* out, const void* vw, const void* va) {
             const uint8_t* q8 = ba + kQ8KQs + 128 * h;
             const __m256i l0 = ld256(ql), l1 = ld256(ql + 32), qh = ld256(bw + kQh + 32 * h);
             // the four 32-element groups k = 0..3, quants 0..63
-            const __m256i q0 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m2));
-            const __m256i q1 = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2));
-            const __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m2));
+            const __m256i q0 =
+                _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m2));
+            const __m256i q1 =
+                _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2));
+            const __m256i q2 =
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m2));
             const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
                                                _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2));
             const __m256i p0 = _mm256_maddubs_epi16(q0, ld256(q8));
@@ -165,8 +169,8 @@ void vec_dot_q6_k(int64_t n, float* out, const void* vw, const void* va) {
             const __m256i p2 = _mm256_maddubs_epi16(q2, ld256(q8 + 64));
             const __m256i p3 = _mm256_maddubs_epi16(q3, ld256(q8 + 96));
             // scales 8h .. 8h+7 sit in 128-bit half h of sc16
-            const __m256i sch = h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00)
-                                       : _mm256_permute2x128_si256(sc16, sc16, 0x11);
+            const __m256i sch =
+                h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00) : _mm256_permute2x128_si256(sc16, sc16, 0x11);
             sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, scales_for_32<0>(sch)));
             sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, scales_for_32<1>(sch)));
             sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p2, scales_for_32<2>(sch)));
@@ -206,15 +210,18 @@ void vec_dot_q3_k(int64_t n, float* out, const void* vw, const void* va) {
             const __m256i qs = ld256(bw + kQs + 32 * h);
             const uint8_t* q8 = ba + kQ8KQs + 128 * h;
             const __m256i q0 = _mm256_or_si256(_mm256_and_si256(qs, m3), move_bit<4 * h + 0, 2>(hm));
-            const __m256i q1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 2), m3), move_bit<4 * h + 1, 2>(hm));
-            const __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 4), m3), move_bit<4 * h + 2, 2>(hm));
-            const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 6), m3), move_bit<4 * h + 3, 2>(hm));
+            const __m256i q1 =
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 2), m3), move_bit<4 * h + 1, 2>(hm));
+            const __m256i q2 =
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 4), m3), move_bit<4 * h + 2, 2>(hm));
+            const __m256i q3 =
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 6), m3), move_bit<4 * h + 3, 2>(hm));
             const __m256i p0 = _mm256_maddubs_epi16(q0, ld256(q8));
             const __m256i p1 = _mm256_maddubs_epi16(q1, ld256(q8 + 32));
             const __m256i p2 = _mm256_maddubs_epi16(q2, ld256(q8 + 64));
             const __m256i p3 = _mm256_maddubs_epi16(q3, ld256(q8 + 96));
-            const __m256i sch = h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00)
-                                       : _mm256_permute2x128_si256(sc16, sc16, 0x11);
+            const __m256i sch =
+                h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00) : _mm256_permute2x128_si256(sc16, sc16, 0x11);
             sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, scales_for_32<0>(sch)));
             sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, scales_for_32<1>(sch)));
             sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p2, scales_for_32<2>(sch)));
@@ -234,8 +241,8 @@ void vec_dot_q2_k(int64_t n, float* out, const void* vw, const void* va) {
     const auto* w = static_cast<const uint8_t*>(vw);
     const auto* a = static_cast<const uint8_t*>(va);
     constexpr size_t BW = sizeof(BlockQ2_K), BA = sizeof(BlockQ8_K);
-    constexpr size_t kScales = offsetof(BlockQ2_K, scales), kQs = offsetof(BlockQ2_K, qs),
-                     kD = offsetof(BlockQ2_K, d), kDmin = offsetof(BlockQ2_K, dmin);
+    constexpr size_t kScales = offsetof(BlockQ2_K, scales), kQs = offsetof(BlockQ2_K, qs), kD = offsetof(BlockQ2_K, d),
+                     kDmin = offsetof(BlockQ2_K, dmin);
     const __m256i m3 = _mm256_set1_epi8(3);
     const __m128i m4 = _mm_set1_epi8(0x0F);
 
@@ -250,7 +257,8 @@ void vec_dot_q2_k(int64_t n, float* out, const void* vw, const void* va) {
         const __m128i sc_bytes = ld128(bw + kScales);
         const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(sc_bytes, m4));
         const __m256i min16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc_bytes, 4), m4));
-        acc_m = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(_mm256_madd_epi16(min16, load_bsums(ba))), acc_m);
+        acc_m = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)),
+                                _mm256_cvtepi32_ps(_mm256_madd_epi16(min16, load_bsums(ba))), acc_m);
 
         __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
         auto half = [&]<int h>() {
@@ -260,8 +268,8 @@ void vec_dot_q2_k(int64_t n, float* out, const void* vw, const void* va) {
             const __m256i p1 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(qs, 2), m3), ld256(q8 + 32));
             const __m256i p2 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(qs, 4), m3), ld256(q8 + 64));
             const __m256i p3 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(qs, 6), m3), ld256(q8 + 96));
-            const __m256i sch = h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00)
-                                       : _mm256_permute2x128_si256(sc16, sc16, 0x11);
+            const __m256i sch =
+                h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00) : _mm256_permute2x128_si256(sc16, sc16, 0x11);
             sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, scales_for_32<0>(sch)));
             sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, scales_for_32<1>(sch)));
             sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p2, scales_for_32<2>(sch)));

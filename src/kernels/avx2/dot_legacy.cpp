@@ -2,11 +2,11 @@
 // Each matches the same vec_dot slot of ref_kernels() (ggml's q*_q8_* generic kernels): per
 // block an exact int32 sum of quant products, scaled by d_w * d_a, plus m_w * s_a for *_1.
 
+#include <cstddef>
+
 #include "kernels/avx2/avx2_common.h"
 #include "kernels/avx2/kernels_avx2.h"
 #include "tensor/blocks.h"
-
-#include <cstddef>
 
 namespace retort::avx2 {
 
@@ -27,7 +27,8 @@ inline float dot_blocks(int64_t nb, const uint8_t* w, const uint8_t* a, const Bl
         const uint8_t* ba = a + ib * l.a_stride;
         const __m256 d = _mm256_mul_ps(f16x8_strided(bw + l.w_d, l.w_stride), f16x8_strided(ba + l.a_d, l.a_stride));
         if (l.has_min)
-            acc_m = _mm256_fmadd_ps(f16x8_strided(bw + l.w_m, l.w_stride), f16x8_strided(ba + l.a_s, l.a_stride), acc_m);
+            acc_m =
+                _mm256_fmadd_ps(f16x8_strided(bw + l.w_m, l.w_stride), f16x8_strided(ba + l.a_s, l.a_stride), acc_m);
 #pragma GCC unroll 8
         for (int k = 0; k < 8; ++k) {
             const __m256 dk = _mm256_permutevar8x32_ps(d, _mm256_set1_epi32(k));
@@ -91,7 +92,8 @@ void vec_dot_q5_0(int64_t n, float* out, const void* w, const void* a) {
 
 // ref: vec_dot[Q4_1] of ref_kernels(): d_w d_a sum(q_w q_a) + m_w s_a, q_w = nibble in 0..15.
 void vec_dot_q4_1(int64_t n, float* out, const void* w, const void* a) {
-    constexpr BlockLayout l{sizeof(BlockQ4_1), sizeof(BlockQ8_1), offsetof(BlockQ4_1, d), offsetof(BlockQ8_1, d), true, kQ4_1M, kQ8_1S};
+    constexpr BlockLayout l{
+        sizeof(BlockQ4_1), sizeof(BlockQ8_1), offsetof(BlockQ4_1, d), offsetof(BlockQ8_1, d), true, kQ4_1M, kQ8_1S};
     *out = dot_blocks(n / kQK4_1, (const uint8_t*)w, (const uint8_t*)a, l, [](const uint8_t* bw, const uint8_t* ba) {
         return dot_u8i8x32(nibbles_32(bw + kQ4_1Qs), ld256(ba + kQ8_1Qs));
     });
@@ -99,7 +101,8 @@ void vec_dot_q4_1(int64_t n, float* out, const void* w, const void* a) {
 
 // ref: vec_dot[Q5_1] of ref_kernels(): as Q4_1 with 5-bit quants in 0..31.
 void vec_dot_q5_1(int64_t n, float* out, const void* w, const void* a) {
-    constexpr BlockLayout l{sizeof(BlockQ5_1), sizeof(BlockQ8_1), offsetof(BlockQ5_1, d), offsetof(BlockQ8_1, d), true, kQ5_1M, kQ8_1S};
+    constexpr BlockLayout l{
+        sizeof(BlockQ5_1), sizeof(BlockQ8_1), offsetof(BlockQ5_1, d), offsetof(BlockQ8_1, d), true, kQ5_1M, kQ8_1S};
     *out = dot_blocks(n / kQK5_1, (const uint8_t*)w, (const uint8_t*)a, l, [](const uint8_t* bw, const uint8_t* ba) {
         return dot_u8i8x32(q5_bytes(bw + kQ5_1Qs, bw + kQ5_1Qh), ld256(ba + kQ8_1Qs));
     });

@@ -2,11 +2,11 @@
 // same bytes as the reference quantizer of its type (tensor/types/*.cpp), so every rounding
 // step below repeats the reference's: the same f32 divisions, the same rounding rule.
 
+#include <cstddef>
+
 #include "kernels/avx2/avx2_common.h"
 #include "kernels/avx2/kernels_avx2.h"
 #include "tensor/blocks.h"
-
-#include <cstddef>
 
 namespace retort::avx2 {
 
@@ -46,7 +46,8 @@ inline __m256i pack_i32x32_to_i8(__m256i i0, __m256i i1, __m256i i2, __m256i i3)
 inline float quantize_block_q8(const float* x, uint8_t* d_out, uint8_t* qs_out, int32_t* sum) {
     const __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
     const __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
-    const float amax = hmax_ps(_mm256_max_ps(_mm256_max_ps(abs_ps(v0), abs_ps(v1)), _mm256_max_ps(abs_ps(v2), abs_ps(v3))));
+    const float amax =
+        hmax_ps(_mm256_max_ps(_mm256_max_ps(abs_ps(v0), abs_ps(v1)), _mm256_max_ps(abs_ps(v2), abs_ps(v3))));
     // as the reference: d = amax / 127 in f32, its inverse taken before d is rounded to f16
     const float d = amax / 127;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
@@ -85,8 +86,10 @@ inline __m128i cvt8_f16(__m256 v) {
 inline __m128i cvt8_bf16(__m256 v) {
     const __m256i u = _mm256_castps_si256(v);
     const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
-    const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), lsb)), 16);
-    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
+    const __m256i rounded =
+        _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), lsb)), 16);
+    const __m256i nan =
+        _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
     const __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(64));
     const __m256i r = _mm256_blendv_epi8(rounded, quiet, nan);
     return _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
@@ -125,7 +128,8 @@ void from_float_q8_1(const float* x, void* vdst, int64_t n) {
     for (int64_t ib = 0; ib < n / kQK8_1; ++ib) {
         uint8_t* b = dst + ib * B;
         int32_t sum = 0;
-        const float d = quantize_block_q8(x + ib * kQK8_1, b + offsetof(BlockQ8_1, d), b + offsetof(BlockQ8_1, qs), &sum);
+        const float d =
+            quantize_block_q8(x + ib * kQK8_1, b + offsetof(BlockQ8_1, d), b + offsetof(BlockQ8_1, qs), &sum);
         const uint16_t s = _cvtss_sh((float)sum * d, _MM_FROUND_TO_NEAREST_INT);
         std::memcpy(b + offsetof(BlockQ8_1, s), &s, 2);
     }

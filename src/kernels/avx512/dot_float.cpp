@@ -121,8 +121,6 @@ float dot_f32(int64_t n, const float* x, const float* y) {
 }
 
 // ref: ref_axpy_f32.
-void axpy_f32(int64_t n, float a, const float* x, float* y) {
-    axpy_lanes<4>(n, a, (const uint8_t*)x, y, ld16_f32);
-}
+void axpy_f32(int64_t n, float a, const float* x, float* y) { axpy_lanes<4>(n, a, (const uint8_t*)x, y, ld16_f32); }
 
 }  // namespace retort::avx512

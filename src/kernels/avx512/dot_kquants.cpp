@@ -11,11 +11,11 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
+#include <cstddef>
+
 #include "kernels/avx2/avx2_common.h"
 #include "kernels/avx512/kernels_avx512.h"
 #include "tensor/blocks.h"
-
-#include <cstddef>
 
 namespace retort::avx512 {
 
@@ -56,9 +56,9 @@ inline __m512i spread_scales(__m512i scales) {
 }
 
 // The 8 scales of a Q4_K / Q5_K block as int16 (lanes 0-7), from unpack_scales_k4's words.
-inline __m128i k4_scales16(const uint32_t sm[4]) { return _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sm[1], (int)sm[0])); }
-
-
+inline __m128i k4_scales16(const uint32_t sm[4]) {
+    return _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sm[1], (int)sm[0]));
+}
 
 }  // namespace
 
@@ -82,8 +82,8 @@ void vec_dot_q4_k(int64_t n, float* out, const void* vw, const void* va) {
         const __m128 dd = k_d_dmin(bw + kD, ld_f32(ba + kQ8KD));  // [d, dmin] * d_a
         uint32_t sm[4];
         unpack_scales_k4(bw + kScales, sm);
-        acc_m = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(k4_min_products(sm, ba + kQ8KBsums)),
-                                acc_m);
+        acc_m = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)),
+                                _mm256_cvtepi32_ps(k4_min_products(sm, ba + kQ8KBsums)), acc_m);
         const __m512i sc = _mm512_zextsi128_si512(k4_scales16(sm));
 
         const uint8_t* qs = bw + kQs;
@@ -126,8 +126,8 @@ void vec_dot_q5_k(int64_t n, float* out, const void* vw, const void* va) {
         const __m128 dd = k_d_dmin(bw + kD, ld_f32(ba + kQ8KD));
         uint32_t sm[4];
         unpack_scales_k4(bw + kScales, sm);
-        acc_m = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)), _mm256_cvtepi32_ps(k4_min_products(sm, ba + kQ8KBsums)),
-                                acc_m);
+        acc_m = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)),
+                                _mm256_cvtepi32_ps(k4_min_products(sm, ba + kQ8KBsums)), acc_m);
         const __m512i sc = _mm512_zextsi128_si512(k4_scales16(sm));
 
         const uint8_t* qs = bw + kQs;
@@ -137,7 +137,8 @@ void vec_dot_q5_k(int64_t n, float* out, const void* vw, const void* va) {
         auto chunk = [&]<int c>(__m512i& sum) {
             const __m512i x = bcast256(qs + 32 * c);
             __m512i q = _mm512_and_si512(_mm512_mask_srli_epi16(x, 0xFFFF0000u, x, 4), m4);
-            const __mmask64 high = _mm512_test_epi8_mask(qh, halves_epi8((char)(1 << (2 * c)), (char)(1 << (2 * c + 1))));
+            const __mmask64 high =
+                _mm512_test_epi8_mask(qh, halves_epi8((char)(1 << (2 * c)), (char)(1 << (2 * c + 1))));
             q = _mm512_mask_add_epi8(q, high, q, b4);
             const __m512i p = _mm512_maddubs_epi16(q, ld512(q8 + 64 * c));
             sum = _mm512_dpwssd_epi32(sum, p, spread_scales<2 * c, 16>(sc));
@@ -181,11 +182,13 @@ void vec_dot_q6_k(int64_t n, float* out, const void* vw, const void* va) {
             const __m512i ql = ld512(bw + kQl + 64 * h);
             const __m512i qh = bcast256(bw + kQh + 32 * h);
             const uint8_t* q8 = ba + kQ8KQs + 128 * h;
-            const __m512i q_lo = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_sllv_epi16(qh, shl_lo), m2));
+            const __m512i q_lo =
+                _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_sllv_epi16(qh, shl_lo), m2));
             const __m512i q_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
                                                  _mm512_and_si512(_mm512_srlv_epi16(qh, shr_hi), m2));
             sum0 = _mm512_dpwssd_epi32(sum0, _mm512_maddubs_epi16(q_lo, ld512(q8)), spread_scales<8 * h, 8>(sc));
-            sum1 = _mm512_dpwssd_epi32(sum1, _mm512_maddubs_epi16(q_hi, ld512(q8 + 64)), spread_scales<8 * h + 4, 8>(sc));
+            sum1 =
+                _mm512_dpwssd_epi32(sum1, _mm512_maddubs_epi16(q_hi, ld512(q8 + 64)), spread_scales<8 * h + 4, 8>(sc));
         };
         half.template operator()<0>();
         half.template operator()<1>();
@@ -222,7 +225,8 @@ void vec_dot_q3_k(int64_t n, float* out, const void* vw, const void* va) {
         auto group = [&]<int g>(__m512i& sum) {
             const __m512i qs = bcast256(bw + kQs + 32 * (g / 2));
             __m512i q = _mm512_and_si512(_mm512_srlv_epi16(qs, halves_epi16(4 * (g % 2), 4 * (g % 2) + 2)), m3);
-            const __mmask64 high = _mm512_test_epi8_mask(hm, halves_epi8((char)(1 << (2 * g)), (char)(1 << (2 * g + 1))));
+            const __mmask64 high =
+                _mm512_test_epi8_mask(hm, halves_epi8((char)(1 << (2 * g)), (char)(1 << (2 * g + 1))));
             q = _mm512_mask_add_epi8(q, high, q, b2);
             sum = _mm512_dpwssd_epi32(sum, _mm512_maddubs_epi16(q, ld512(q8 + 64 * g)), spread_scales<4 * g, 8>(sc));
         };
@@ -243,8 +247,8 @@ void vec_dot_q2_k(int64_t n, float* out, const void* vw, const void* va) {
     const auto* w = static_cast<const uint8_t*>(vw);
     const auto* a = static_cast<const uint8_t*>(va);
     constexpr size_t BW = sizeof(BlockQ2_K), BA = sizeof(BlockQ8_K);
-    constexpr size_t kScales = offsetof(BlockQ2_K, scales), kQs = offsetof(BlockQ2_K, qs),
-                     kD = offsetof(BlockQ2_K, d), kDmin = offsetof(BlockQ2_K, dmin);
+    constexpr size_t kScales = offsetof(BlockQ2_K, scales), kQs = offsetof(BlockQ2_K, qs), kD = offsetof(BlockQ2_K, d),
+                     kDmin = offsetof(BlockQ2_K, dmin);
     const __m512i m3 = _mm512_set1_epi8(3);
     const __m128i m4 = _mm_set1_epi8(0x0F);
 

@@ -10,11 +10,11 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
+#include <cstddef>
+
 #include "kernels/avx2/avx2_common.h"
 #include "kernels/avx512/kernels_avx512.h"
 #include "tensor/blocks.h"
-
-#include <cstddef>
 
 namespace retort::avx512 {
 
@@ -30,9 +30,9 @@ inline __m512i join256(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm51
 // The 64 nibbles of two blocks (16 bytes of qs each) as bytes in element order:
 // [qs0 low | qs0 high | qs1 low | qs1 high], 16 bytes each.
 inline __m512i nibbles_64(const uint8_t* qs0, const uint8_t* qs1) {
-    __m512i x = _mm512_broadcast_i32x4(ld128(qs0));             // [qs0, qs0, qs0, qs0]
-    x = _mm512_mask_broadcast_i32x4(x, 0xFF00, ld128(qs1));     // [qs0, qs0, qs1, qs1]
-    x = _mm512_mask_srli_epi16(x, 0xFF00FF00u, x, 4);           // high nibbles down in 128-bit lanes 1, 3
+    __m512i x = _mm512_broadcast_i32x4(ld128(qs0));          // [qs0, qs0, qs0, qs0]
+    x = _mm512_mask_broadcast_i32x4(x, 0xFF00, ld128(qs1));  // [qs0, qs0, qs1, qs1]
+    x = _mm512_mask_srli_epi16(x, 0xFF00FF00u, x, 4);        // high nibbles down in 128-bit lanes 1, 3
     return _mm512_and_si512(x, _mm512_set1_epi8(0x0F));
 }
 
@@ -76,7 +76,8 @@ inline float dot_blocks(int64_t nb, const uint8_t* w, const uint8_t* a, const Bl
         const __m512 d = _mm512_castps256_ps512(
             _mm256_mul_ps(f16x8_strided(bw + l.w_d, l.w_stride), f16x8_strided(ba + l.a_d, l.a_stride)));
         if (l.has_min)
-            acc_m = _mm256_fmadd_ps(f16x8_strided(bw + l.w_m, l.w_stride), f16x8_strided(ba + l.a_s, l.a_stride), acc_m);
+            acc_m =
+                _mm256_fmadd_ps(f16x8_strided(bw + l.w_m, l.w_stride), f16x8_strided(ba + l.a_s, l.a_stride), acc_m);
 #pragma GCC unroll 4
         for (int p = 0; p < 4; ++p) {
             const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi32(2 * p), _mm256_set1_epi32(2 * p + 1), 1);
@@ -139,7 +140,9 @@ void vec_dot_q4_0(int64_t n, float* out, const void* w, const void* a) {
             const __m512i qa = join256(ld256(ba + kQ8_0Qs), ld256(ba + BA + kQ8_0Qs));
             return dot_u8_offset_x64(nibbles_64(bw + kQs, bw + BW + kQs), qa, 8);
         },
-        [](const uint8_t* bw, const uint8_t* ba) { return dot_u8_offset_x32(nibbles_32(bw + kQs), ld256(ba + kQ8_0Qs), 8); });
+        [](const uint8_t* bw, const uint8_t* ba) {
+            return dot_u8_offset_x32(nibbles_32(bw + kQs), ld256(ba + kQ8_0Qs), 8);
+        });
 }
 
 // ref: vec_dot[Q5_0] of ref_kernels(). Quants are (nibble | bit << 4) - 16.
@@ -161,21 +164,25 @@ void vec_dot_q5_0(int64_t n, float* out, const void* w, const void* a) {
 // ref: vec_dot[Q4_1] of ref_kernels(): d_w d_a sum(q_w q_a) + m_w s_a.
 void vec_dot_q4_1(int64_t n, float* out, const void* w, const void* a) {
     constexpr size_t BW = sizeof(BlockQ4_1), BA = sizeof(BlockQ8_1), kQs = offsetof(BlockQ4_1, qs);
-    constexpr BlockLayout l{BW, BA, offsetof(BlockQ4_1, d), offsetof(BlockQ8_1, d), true, offsetof(BlockQ4_1, m), kQ8_1S};
+    constexpr BlockLayout l{BW,    BA, offsetof(BlockQ4_1, d), offsetof(BlockQ8_1, d), true, offsetof(BlockQ4_1, m),
+                            kQ8_1S};
     *out = dot_blocks(
         n / kQK4_1, (const uint8_t*)w, (const uint8_t*)a, l,
         [](const uint8_t* bw, const uint8_t* ba) {
             const __m512i qa = join256(ld256(ba + kQ8_1Qs), ld256(ba + BA + kQ8_1Qs));
             return dot_u8_offset_x64(nibbles_64(bw + kQs, bw + BW + kQs), qa, 0);
         },
-        [](const uint8_t* bw, const uint8_t* ba) { return dot_u8_offset_x32(nibbles_32(bw + kQs), ld256(ba + kQ8_1Qs), 0); });
+        [](const uint8_t* bw, const uint8_t* ba) {
+            return dot_u8_offset_x32(nibbles_32(bw + kQs), ld256(ba + kQ8_1Qs), 0);
+        });
 }
 
 // ref: vec_dot[Q5_1] of ref_kernels(): as Q4_1 with 5-bit quants.
 void vec_dot_q5_1(int64_t n, float* out, const void* w, const void* a) {
     constexpr size_t BW = sizeof(BlockQ5_1), BA = sizeof(BlockQ8_1);
     constexpr size_t kQh = offsetof(BlockQ5_1, qh), kQs = offsetof(BlockQ5_1, qs);
-    constexpr BlockLayout l{BW, BA, offsetof(BlockQ5_1, d), offsetof(BlockQ8_1, d), true, offsetof(BlockQ5_1, m), kQ8_1S};
+    constexpr BlockLayout l{BW,    BA, offsetof(BlockQ5_1, d), offsetof(BlockQ8_1, d), true, offsetof(BlockQ5_1, m),
+                            kQ8_1S};
     *out = dot_blocks(
         n / kQK5_1, (const uint8_t*)w, (const uint8_t*)a, l,
         [](const uint8_t* bw, const uint8_t* ba) {

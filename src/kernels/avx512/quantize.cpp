@@ -9,11 +9,11 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
+#include <cstddef>
+
 #include "kernels/avx2/avx2_common.h"
 #include "kernels/avx512/kernels_avx512.h"
 #include "tensor/blocks.h"
-
-#include <cstddef>
 
 namespace retort::avx512 {
 
@@ -68,9 +68,10 @@ inline __m256i cvt16_f16(__m512 v) {
 inline __m256i cvt16_bf16(__m512 v) {
     const __m512i u = _mm512_castps_si512(v);
     const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-    const __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb)), 16);
-    const __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
-                                                  _mm512_set1_epi32(0x7f800000));
+    const __m512i rounded =
+        _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb)), 16);
+    const __mmask16 nan =
+        _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
     const __m512i r = _mm512_mask_or_epi32(rounded, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(64));
     return _mm512_cvtepi32_epi16(r);
 }
@@ -104,7 +105,8 @@ void from_float_q8_1(const float* x, void* vdst, int64_t n) {
     for (int64_t ib = 0; ib < n / kQK8_1; ++ib) {
         uint8_t* b = dst + ib * B;
         int32_t sum = 0;
-        const float d = quantize_block_q8(x + ib * kQK8_1, b + offsetof(BlockQ8_1, d), b + offsetof(BlockQ8_1, qs), &sum);
+        const float d =
+            quantize_block_q8(x + ib * kQK8_1, b + offsetof(BlockQ8_1, d), b + offsetof(BlockQ8_1, qs), &sum);
         const uint16_t s = _cvtss_sh((float)sum * d, _MM_FROUND_TO_NEAREST_INT);
         std::memcpy(b + offsetof(BlockQ8_1, s), &s, 2);
     }
@@ -140,9 +142,9 @@ void from_float_q8_k(const float* x, void* vdst, int64_t n) {
         const __m512 vs = _mm512_set1_ps(iscale);
         int16_t bsums[kQK_K / 16];
         for (int j = 0; j < kQK_K; j += 16) {
-            const __m512i q = _mm512_min_epi32(
-                _mm512_cvt_roundps_epi32(_mm512_mul_ps(vs, _mm512_loadu_ps(xb + j)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
-                _mm512_set1_epi32(127));
+            const __m512i q = _mm512_min_epi32(_mm512_cvt_roundps_epi32(_mm512_mul_ps(vs, _mm512_loadu_ps(xb + j)),
+                                                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+                                               _mm512_set1_epi32(127));
             _mm_storeu_si128((__m128i*)(b + offsetof(BlockQ8_K, qs) + j), _mm512_cvtepi32_epi8(q));
             bsums[j / 16] = (int16_t)_mm512_reduce_add_epi32(q);
         }
