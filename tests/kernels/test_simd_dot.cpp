@@ -64,8 +64,9 @@ std::vector<size_t> f16_fields(DType t) {
 }
 
 // A weight row: either a realistic row (sigma 0.02, a few 8x outlier columns) through the
-// reference quantizer, or random bytes with scales of either sign in [1e-4, 1e-2]. Q8_0 quants
-// stay in [-127, 127], the range its quantizer produces.
+// reference quantizer, or random bytes with scales of either sign in [1e-4, 1e-2]. Random bytes
+// include Q8_0 quants of -128, which no quantizer writes but the kernels handle; activations
+// always come from a quantizer, so they stay in [-127, 127] as the kernels require.
 std::vector<uint8_t> make_weights(const TypeTraits& wt, int64_t n, Source src, uint32_t seed) {
     std::vector<uint8_t> w(row_bytes(wt, n));
     if (src == Source::Quantized || is_float_type(wt)) {
@@ -83,11 +84,6 @@ std::vector<uint8_t> make_weights(const TypeTraits& wt, int64_t n, Source src, u
             const uint16_t h = f32_to_fp16(s);
             std::memcpy(block + off, &h, 2);
         }
-        if (wt.type == DType::Q8_0)
-            for (int j = 0; j < kQK8_0; ++j) {
-                auto& q = block[offsetof(BlockQ8_0, qs) + j];
-                if (q == 0x80) q = 0x81;
-            }
     }
     return w;
 }

@@ -78,15 +78,17 @@ struct BlockLayout {
 // ---- byte tricks ----
 
 // Sums of x[j] * y[j] over 32 signed bytes, 4 products per int32 lane. maddubs needs one
-// unsigned operand, so it multiplies |x| by y carrying x's sign: the same products. Valid
-// while no pair sum exceeds int16, i.e. |x|, |y| <= 127 (true of every quantizer's output).
+// unsigned operand, so it multiplies |x| by y carrying x's sign: the same products. x may be
+// -128 (|x| = 128 is exact as unsigned, and 2 * 128 * 127 still fits maddubs' int16 pair sums);
+// y must not be (its negation overflows). Activations come from quantizers: |y| <= 127.
 static inline __m256i dot_i8x32(__m256i x, __m256i y) {
     const __m256i ax = _mm256_sign_epi8(x, x);
     const __m256i sy = _mm256_sign_epi8(y, x);
     return _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
 }
 
-// Sums of u[j] * y[j], u unsigned (<= 127 here), y signed: 4 products per int32 lane.
+// Sums of u[j] * y[j], u unsigned (<= 63 here, so maddubs' int16 pair sums cannot saturate),
+// y signed: 4 products per int32 lane.
 static inline __m256i dot_u8i8x32(__m256i u, __m256i y) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, y), _mm256_set1_epi16(1));
 }

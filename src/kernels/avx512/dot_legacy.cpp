@@ -36,8 +36,9 @@ inline __m512i nibbles_64(const uint8_t* qs0, const uint8_t* qs1) {
     return _mm512_and_si512(x, _mm512_set1_epi8(0x0F));
 }
 
-// Sum of x[j] * y[j] over 64 signed bytes, 4 products per int32 lane; |x|, |y| <= 127.
-// dpbusd wants an unsigned first operand: |x| times y with x's sign gives the same products.
+// Sum of x[j] * y[j] over 64 signed bytes, 4 products per int32 lane. dpbusd wants an unsigned
+// first operand: |x| times y with x's sign gives the same products (x = -128 included: |x| = 128
+// as unsigned). y must not be -128, which no quantizer writes.
 inline __m512i dot_i8x64(__m512i x, __m512i y) {
     const __m512i sy = _mm512_mask_sub_epi8(y, _mm512_movepi8_mask(x), _mm512_setzero_si512(), y);
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(x), sy);
