@@ -8,6 +8,11 @@ void register_info(CLI::App& app, CommandList& commands);
 void register_tokenize(CLI::App& app, CommandList& commands);
 void register_logits(CLI::App& app, CommandList& commands);
 void register_run(CLI::App& app, CommandList& commands);
+void register_bench(CLI::App& app, CommandList& commands);
+void register_synth(CLI::App& app, CommandList& commands);
+void register_grade(CLI::App& app, CommandList& commands);
+void register_report(CLI::App& app, CommandList& commands);
+void register_serve(CLI::App& app, CommandList& commands);
 
 void register_commands(CLI::App& app, CommandList& commands) {
     register_version(app, commands);
@@ -15,6 +20,11 @@ void register_commands(CLI::App& app, CommandList& commands) {
     register_tokenize(app, commands);
     register_logits(app, commands);
     register_run(app, commands);
+    register_bench(app, commands);
+    register_synth(app, commands);
+    register_grade(app, commands);
+    register_report(app, commands);
+    register_serve(app, commands);
 }
 
 }  // namespace retort::cli

@@ -80,7 +80,7 @@ int run_generate(RunFlags& fl) {
     if (!gen.ok()) return fail("run", gen.error().message);
     Generation& g = gen.value();
 
-    if (!fl.no_echo) write_out(tok.decode(ids, /*remove_special=*/true, /*unparse_special=*/false));
+    if (!fl.no_echo) write_out(prompt.value());  // the prompt exactly as given
 
     // Prompt: one batch (split into micro-batches by the decoder), logits for the last token.
     const auto t_prompt = Clock::now();

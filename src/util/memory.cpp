@@ -26,6 +26,13 @@ uint64_t read_kb_field(const char* path, const char* key) {
 }  // namespace
 
 uint64_t peak_rss_bytes() { return read_kb_field("/proc/self/status", "VmHWM"); }
+bool reset_peak_rss() {
+    FILE* f = std::fopen("/proc/self/clear_refs", "w");
+    if (f == nullptr) return false;
+    const bool ok = std::fputs("5", f) >= 0;
+    return std::fclose(f) == 0 && ok;
+}
+
 uint64_t current_rss_bytes() { return read_kb_field("/proc/self/status", "VmRSS"); }
 uint64_t total_ram_bytes() { return read_kb_field("/proc/meminfo", "MemTotal"); }
 uint64_t available_ram_bytes() { return read_kb_field("/proc/meminfo", "MemAvailable"); }

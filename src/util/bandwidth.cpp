@@ -1,0 +1,50 @@
+#include "util/bandwidth.h"
+
+#include "util/page_buffer.h"
+
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace retort {
+
+namespace {
+// Sums 64-bit words with eight independent accumulators, so the loop is limited by loads,
+// not by the add latency chain.
+uint64_t sum_words(const uint64_t* p, size_t n) {
+    uint64_t a[8] = {};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; ++k) a[k] += p[i + k];
+    for (; i < n; ++i) a[0] += p[i];
+    uint64_t s = 0;
+    for (uint64_t v : a) s += v;
+    return s;
+}
+}  // namespace
+
+double measure_read_bandwidth(ThreadPool& pool, size_t buffer_bytes, int reps) {
+    PageBuffer buf(buffer_bytes);
+    if (buf.data() == nullptr) return 0;
+    std::memset(buf.data(), 1, buffer_bytes);  // back every page with memory
+    const size_t n_words = buffer_bytes / 8;
+    const auto* words = reinterpret_cast<const uint64_t*>(buf.data());
+    std::vector<uint64_t> sink((size_t)pool.size() * 8);  // one cache line per thread
+    double best = 0;
+    for (int r = 0; r < reps; ++r) {
+        const auto t0 = std::chrono::steady_clock::now();
+        pool.run([&](int ith, int nth) {
+            int64_t w0, w1;
+            split_range((int64_t)n_words, ith, nth, &w0, &w1);
+            sink[(size_t)ith * 8] += sum_words(words + w0, (size_t)(w1 - w0));
+        });
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (s > 0 && buffer_bytes / s > best) best = buffer_bytes / s;
+    }
+    volatile uint64_t keep = 0;
+    for (uint64_t v : sink) keep = keep + v;
+    return best;
+}
+
+}  // namespace retort
