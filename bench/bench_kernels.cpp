@@ -4,7 +4,8 @@
 //                                       W's vec_dot_type; bytes = weight bytes read
 //   from_float/<isa>/<type>             converting one activation row of 8960; bytes = f32 read
 //   attn/<isa>/<op>                     q.k and out += p*v over 4096 F16 (or f32) rows of 128
-// Shapes are R1-Distill-Qwen-1.5B's ffn_up/gate [8960, 1536] and ffn_down [1536, 8960].
+// Shapes are R1-Distill-Qwen-1.5B's ffn_up/gate [8960, 1536] and ffn_down [1536, 8960] (they fit
+// in a large L3, so they measure the kernels), and its output projection [151936, 1536] (DRAM).
 // Run: ./build/bench/bench_kernels --benchmark_filter='matvec/avx512/Q4_K'
 
 #include <benchmark/benchmark.h>
@@ -121,6 +122,13 @@ void register_all() {
                 benchmark::RegisterBenchmark(name.c_str(), bench_matvec, t, type, s[0], s[1])
                     ->Unit(benchmark::kMicrosecond);
             }
+        // The output projection [n_vocab, n_embd] = [151936, 1536], Q6_K in Q4_K_M files: far
+        // larger than any cache, so this one streams from DRAM as decoding does.
+        if (t != &ref_kernels())
+            for (DType type : {DType::Q6_K, DType::Q4_K, DType::Q8_0})
+                benchmark::RegisterBenchmark(("matvec/" + isa + "/" + traits(type).name + "/151936x1536").c_str(),
+                                             bench_matvec, t, type, 151936, 1536)
+                    ->Unit(benchmark::kMillisecond);
         for (DType type : {DType::Q8_0, DType::Q8_1, DType::Q8_K, DType::F16, DType::BF16})
             benchmark::RegisterBenchmark(("from_float/" + isa + "/" + traits(type).name).c_str(), bench_from_float, t,
                                          type)
