@@ -54,7 +54,7 @@ Generation::Step Generation::advance(int32_t token) {
         reason_ = FinishReason::kEndOfGeneration;
         return step;
     }
-    const StopMatcher::Output out = stops_.push(decoder_.push(token));
+    const StopMatcher::Output out = stops_.feed(decoder_.push(token));
     step.text = out.text;
     if (out.stopped) {
         reason_ = FinishReason::kStopString;
@@ -66,7 +66,7 @@ Generation::Step Generation::advance(int32_t token) {
 
 std::string Generation::flush() {
     if (reason_ == FinishReason::kStopString) return "";
-    return stops_.push(decoder_.flush()).text + stops_.flush();
+    return stops_.feed(decoder_.flush()).text + stops_.flush();
 }
 
 }  // namespace retort

@@ -41,7 +41,7 @@ private:
     std::condition_variable wake_;
     std::condition_variable done_;
     std::atomic<int> sleeping_{0};
-    bool stop_ = false;
+    std::atomic<bool> stop_{false};
 };
 
 // Splits [0, n) into nth nearly equal contiguous parts; returns part ith as [begin, end).

@@ -1,0 +1,114 @@
+// util: the thread pool (every thread runs each job exactly once, jobs in quick succession
+// never mix), split_range, fp16/bf16 conversion, Result/Error.
+#include "util/error.h"
+#include "util/fp16.h"
+#include "util/thread_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <thread>
+#include <vector>
+
+namespace retort {
+namespace {
+
+TEST(ThreadPool, EveryThreadRunsEveryJobOnce) {
+    for (int n : {1, 2, 3, 8}) {
+        ThreadPool pool(n);
+        ASSERT_EQ(pool.size(), n);
+        std::vector<std::atomic<int>> hits(n);
+        for (int job = 0; job < 2000; ++job) {
+            pool.run([&](int ith, int nth) {
+                EXPECT_EQ(nth, n);
+                hits[ith].fetch_add(1);
+            });
+        }
+        for (int i = 0; i < n; ++i) EXPECT_EQ(hits[i].load(), 2000) << "thread " << i << " of " << n;
+    }
+}
+
+TEST(ThreadPool, WorkIsCompleteWhenRunReturns) {
+    ThreadPool pool(4);
+    std::vector<int64_t> data(100000);
+    for (int round = 1; round <= 50; ++round) {
+        pool.run([&](int ith, int nth) {
+            int64_t b, e;
+            split_range((int64_t)data.size(), ith, nth, &b, &e);
+            for (int64_t i = b; i < e; ++i) data[i] = round;
+        });
+        for (int64_t v : data) ASSERT_EQ(v, round);
+    }
+}
+
+TEST(ThreadPool, SurvivesIdleSleepAndWakes) {
+    ThreadPool pool(2);
+    std::atomic<int> count{0};
+    pool.run([&](int, int) { count++; });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // workers go to sleep
+    pool.run([&](int, int) { count++; });
+    EXPECT_EQ(count.load(), 4);
+}
+
+TEST(SplitRange, CoversExactlyOnce) {
+    for (int64_t n : {0, 1, 7, 31, 32, 33, 4097})
+        for (int nth : {1, 2, 3, 16}) {
+            int64_t expect = 0;
+            for (int ith = 0; ith < nth; ++ith) {
+                int64_t b, e;
+                split_range(n, ith, nth, &b, &e);
+                EXPECT_EQ(b, expect);
+                EXPECT_LE(e - b, n / nth + 1);
+                expect = e;
+            }
+            EXPECT_EQ(expect, n);
+        }
+}
+
+TEST(Fp16, RoundTripsEveryHalf) {
+    for (uint32_t h = 0; h < 65536; ++h) {
+        const float f = fp16_to_f32((uint16_t)h);
+        if (std::isnan(f)) {
+            EXPECT_TRUE(std::isnan(fp16_to_f32(f32_to_fp16(f))));
+            continue;
+        }
+        EXPECT_EQ(f32_to_fp16(f), h) << h;
+    }
+}
+
+TEST(Fp16, RoundsToNearestEven) {
+    EXPECT_EQ(f32_to_fp16(1.0f), 0x3c00);
+    EXPECT_EQ(f32_to_fp16(1.0f + 1.0f / 2048), 0x3c00);  // exactly half an ulp: to even
+    EXPECT_EQ(f32_to_fp16(1.0f + 3.0f / 2048), 0x3c02);  // half an ulp above odd: up to even
+    EXPECT_EQ(f32_to_fp16(65520.0f), 0x7c00);            // rounds to infinity
+    EXPECT_EQ(f32_to_fp16(5.96e-8f), 0x0001);            // smallest subnormal
+    EXPECT_EQ(f32_to_fp16(-0.0f), 0x8000);
+}
+
+TEST(Bf16, RoundsToNearestEven) {
+    EXPECT_EQ(f32_to_bf16(1.0f), 0x3f80);
+    EXPECT_EQ(bf16_to_f32(0x3f80), 1.0f);
+    EXPECT_EQ(f32_to_bf16(bits_to_f32(0x3f808000)), 0x3f80);  // tie to even
+    EXPECT_EQ(f32_to_bf16(bits_to_f32(0x3f818000)), 0x3f82);
+    EXPECT_TRUE(std::isnan(bf16_to_f32(f32_to_bf16(NAN))));
+}
+
+Status fails() { return Error::bad_argument("bad value {}", 7); }
+Status propagates() {
+    RETORT_TRY(fails());
+    return ok_status();
+}
+
+TEST(Result, CarriesValueOrError) {
+    Result<int> r = 5;
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r.value(), 5);
+    Status s = propagates();
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.error().message, "bad value 7");
+    EXPECT_EQ(Error::bad_file("x.gguf", "n={}", 3).message, "x.gguf: n=3");
+}
+
+}  // namespace
+}  // namespace retort
