@@ -116,14 +116,17 @@ Submitted Worker::submit(GenerateRequest req) {
             out.message = "the server is shutting down";
             return out;
         }
-        if (n_queued_ >= opt_.max_queue) {
+        // Room for one request per slot plus max_queue waiting ones.
+        if (n_active_ >= n_seq_ + opt_.max_queue) {
             metrics_.rejected_queue_full.fetch_add(1);
             out.rejection = Rejection::kQueueFull;
-            out.message = fmt::format("the server is busy: {} requests are already waiting (--max-queue); retry later",
-                                      n_queued_);
+            out.message = fmt::format("the server is busy: {} requests are running or waiting ({} slots + "
+                                      "--max-queue {}); retry later",
+                                      n_active_, n_seq_, opt_.max_queue);
             return out;
         }
         ++n_queued_;
+        ++n_active_;
         metrics_.active_requests.fetch_add(1);
         queue_.push_back(Pending{next_id_++, std::move(req), std::move(gen.value()), stream});
     }
@@ -161,9 +164,10 @@ void Worker::finish(uint64_t id, FinishReason reason, std::optional<Error> error
     const RequestInfo info = sched_.info(id);
     // A failed step leaves the slot's cache in doubt: clear it rather than keep it for reuse.
     sched_.finish(id, /*keep_cache=*/!error.has_value());
-    if (!a.scheduled) {  // it still counted against --max-queue
+    {
         std::lock_guard<std::mutex> lock(mu_);
-        --n_queued_;
+        if (!a.scheduled) --n_queued_;
+        --n_active_;
     }
     const Clock::time_point now = Clock::now();
     a.summary.finish = error ? FinishReason::kNone : a.gen.reason();

@@ -23,7 +23,7 @@
 namespace retort {
 
 struct WorkerOptions {
-    int64_t max_queue = 64;       // requests accepted but not yet running; more are refused
+    int64_t max_queue = 64;       // requests that may wait beyond one per slot; more are refused
     int64_t step_tokens = 256;    // token budget of one step
     int64_t prefill_chunk = 0;    // prompt tokens one request may compute per step; 0: the budget
     bool prefix_cache = true;     // keep finished requests' KV for prefix reuse
@@ -98,7 +98,8 @@ private:
     mutable std::mutex mu_;
     std::condition_variable cv_;
     std::vector<Pending> queue_;
-    int64_t n_queued_ = 0;            // in queue_ or waiting in the scheduler
+    int64_t n_queued_ = 0;            // accepted, never scheduled yet (the queue-depth gauge)
+    int64_t n_active_ = 0;            // accepted, not finished: at most n_seq + max_queue
     bool accepting_ = true;
     bool stop_ = false;
     RequestStream::Clock::time_point deadline_{};
