@@ -27,16 +27,17 @@ inline __m512 ld16_f32(const uint8_t* p, __mmask16 k = 0xFFFF) { return _mm512_m
 inline __mmask16 first_n(int64_t n) { return (__mmask16)((1u << n) - 1); }  // n < 16
 
 // sum_i x[i] * y[i], 16 lanes at a time on four accumulators (FMA latency 4, two FMA pipes).
-// x is the streamed row (weights, K cache), y the short one that stays in L1. A masked first
-// step aligns x's loads to their width: a load that splits two cache lines costs two accesses,
-// which halved the f32 matvec speed in bench/ on rows 16 bytes off a 64-byte boundary.
+// x is the streamed row (weights, K cache), y the short one that stays in L1. On long rows a
+// masked first step aligns x's loads to their width: a load that splits two cache lines costs
+// two accesses (f32 matvec rows 16 bytes off a 64-byte boundary ran at ~0.6x). Short rows
+// (attention heads of 64-128) skip it: there the extra steps cost more than the splits.
 template <int ELX, int ELY, class VX, class VY>
 inline float dot_lanes(int64_t n, const uint8_t* x, const uint8_t* y, VX vx, VY vy) {
     __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
     int64_t i = 0;
     constexpr uintptr_t kWidth = 16 * ELX;  // bytes of x per step
     const uintptr_t mis = (uintptr_t)x % kWidth;
-    if (mis != 0 && mis % ELX == 0 && n >= 64) {
+    if (mis != 0 && mis % ELX == 0 && n >= 512) {
         i = (int64_t)((kWidth - mis) / ELX);  // 1..15 elements
         acc3 = _mm512_fmadd_ps(vx(x, first_n(i)), vy(y, first_n(i)), acc3);
     }
