@@ -1,7 +1,7 @@
 // Every vec_dot of every SIMD table against the same slot of ref_kernels(): same bytes in, the
 // same dot within relative error 1e-5 (quantized; the magnitude floor is explained at kRtol) or
 // NMSE 1e-7 (float types). Ragged lengths, weights from the reference quantizers and from random
-// bits, rows at every misalignment 0..3 bytes. Types come from the traits table.
+// bits, rows at byte offsets 0..3 and more from a 64-byte boundary. Types come from the traits table.
 
 #include <gtest/gtest.h>
 
@@ -32,6 +32,11 @@ bool is_float_type(const TypeTraits& t) { return t.block_elems == 1; }
 // Lengths in blocks (quantized) or elements (float types): every tail of the unrolled loops.
 const std::vector<int64_t> kBlockCounts = {1, 2, 3, 4, 5, 7, 8, 9, 16, 31, 33, 67};
 const std::vector<int64_t> kFloatLengths = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 255, 1536, 4097};
+
+// Byte offsets of the rows from a 64-byte boundary: odd ones (blocks at any address), and
+// multiples of the float element sizes that are not multiples of the vector width (the AVX-512
+// float dots then take their alignment step).
+constexpr size_t kOffsets[] = {0, 1, 2, 3, 4, 6, 8, 20, 36, 60};
 
 enum class Source { Quantized, RandomBits };
 
@@ -140,9 +145,11 @@ TEST_P(SimdVecDot, MatchesRef) {
             const std::vector<uint8_t> a = make_acts(wt, n, seed + 1);
             float want = NAN;
             ref(n, &want, w.data(), a.data());  // the reference reads aligned copies
-            for (size_t off = 0; off < 4; ++off) {
+            const double mag_floor = is_float_type(wt) ? 0.0 : abs_dot(wt, w, a, n) / std::sqrt((double)lengths[li]);
+            for (size_t oi = 0; oi < std::size(kOffsets); ++oi) {
+                const size_t off = kOffsets[oi];
                 OffsetBuffer wb = OffsetBuffer::copy_of(w, off);
-                OffsetBuffer ab = OffsetBuffer::copy_of(a, (off + 1 + li) % 4);
+                OffsetBuffer ab = OffsetBuffer::copy_of(a, kOffsets[(oi + 1 + li) % std::size(kOffsets)]);
                 float got = NAN;
                 simd(n, &got, wb.data(), ab.data());
                 ++n_cases;
@@ -153,8 +160,7 @@ TEST_P(SimdVecDot, MatchesRef) {
                     if (!std::isfinite(got)) ++n_bad;
                     continue;
                 }
-                const double mag =
-                    std::max(std::fabs((double)want), abs_dot(wt, w, a, n) / std::sqrt((double)lengths[li]));
+                const double mag = std::max(std::fabs((double)want), mag_floor);
                 if (!(err <= kRtol * mag)) {
                     if (++n_bad <= 5)
                         ADD_FAILURE() << isa << " " << wt.name << " n=" << n << " offset=" << off
