@@ -3,7 +3,6 @@
 // (model/synth.h does the work; this file parses flags and draws the progress bar).
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "model/config.h"
 #include "model/synth.h"
 
 #include <fmt/core.h>
@@ -131,10 +130,10 @@ int run_synth(const SynthFlags& f) {
 
     const auto t0 = std::chrono::steady_clock::now();
     Status st = w.write_file(f.output);
-    if (!st.ok()) return fail("synth", st.error().message);
+    if (!st.ok()) return fail("synth", fmt::format("cannot write '{}': {}", f.output, st.error().message));
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    fmt::print("wrote {}: {} {} ({}), {} tensors, {:.3f} B parameters, {}, seed {}, {}, {:.1f}s ({:.0f} MiB/s)\n",
-               f.output, preset->name, type->name, file_type_name(type->ftype), plan.tensors.size(), plan.n_params / 1e9,
+    fmt::print("wrote {}: {} {}, {} tensors, {:.3f} B parameters, {}, seed {}, {}, {:.1f}s ({:.0f} MiB/s)\n",
+               f.output, preset->name, type->name, plan.tensors.size(), plan.n_params / 1e9,
                human(w.file_size()), f.seed, vocab ? "vocab from " + f.vocab : std::string("built-in vocab"), secs,
                w.file_size() / 1048576.0 / std::max(secs, 1e-9));
     return 0;
