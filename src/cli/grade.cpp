@@ -74,7 +74,7 @@ int run_grade(const GradeArgs& a) {
     }
     std::vector<eval::ModelOutput> outputs;
     if (a.reference) {
-        for (const auto& item : *items) outputs.push_back({item.id, suite->reference_output(item), {}, {}, {}, {}});
+        for (const auto& item : *items) outputs.push_back({item.id, suite->reference_output(item), {}, {}, {}, {}, {}});
     } else {
         auto read = eval::read_outputs(a.answers);
         if (!read) {

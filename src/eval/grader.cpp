@@ -71,6 +71,7 @@ Result<std::vector<ModelOutput>> read_outputs(const std::string& path) {
         o.answer_tokens = optional_number(j, "answer_tokens");
         o.latency_ms = optional_number(j, "latency_ms");
         o.ttft_ms = optional_number(j, "ttft_ms");
+        if (const auto fr = j.find("finish_reason"); fr != j.end() && fr->is_string()) o.finish_reason = fr->get<std::string>();
         outputs.push_back(std::move(o));
     }
     return outputs;
@@ -114,6 +115,7 @@ Result<GradedRun> grade_outputs(const Suite& suite, const std::vector<EvalItem>&
     GradedRun run;
     std::map<std::string, int> samples_seen;
     std::vector<size_t> item_of;  // record -> item index
+    std::vector<bool> cut_off;    // record -> stopped by the token limit inside the reasoning
     for (const ModelOutput& o : outputs) {
         const auto it = index.find(o.id);
         if (it == index.end())
@@ -135,6 +137,7 @@ Result<GradedRun> grade_outputs(const Suite& suite, const std::vector<EvalItem>&
         r.answer_chars = parts.answer.size();
         run.items.push_back(std::move(r));
         item_of.push_back(it->second);
+        cut_off.push_back(o.finish_reason == "length" && o.output.find("</think>") == std::string::npos);
     }
 
     const size_t total = run.items.size();
@@ -154,7 +157,9 @@ Result<GradedRun> grade_outputs(const Suite& suite, const std::vector<EvalItem>&
         for (size_t k = 0; k < total; ++k) {
             ItemRecord& r = run.items[k];
             const EvalItem& item = items[item_of[k]];
-            const MathAnswer a = extract_math_answer(r.output);
+            MathAnswer a;
+            a.truncated = true;
+            if (!cut_off[k]) a = extract_math_answer(r.output);
             r.extracted = a.answer;
             r.truncated = a.truncated;
             r.method = extract_method_name(a.method);
@@ -168,7 +173,9 @@ Result<GradedRun> grade_outputs(const Suite& suite, const std::vector<EvalItem>&
         std::vector<std::string> programs(total);
         for (size_t k = 0; k < total; ++k) {
             ItemRecord& r = run.items[k];
-            const CodeAnswer a = extract_code_answer(r.output);
+            CodeAnswer a;
+            a.truncated = true;
+            if (!cut_off[k]) a = extract_code_answer(r.output);
             r.truncated = a.truncated;
             r.extracted = a.code;
             r.method = a.truncated ? "none" : (a.from_fence ? "fence" : "whole");

@@ -23,10 +23,14 @@ struct ModelOutput {
     std::string output;  // the full text, <think> block included
     // Optional figures from whoever generated it (the engine, an endpoint's usage field).
     std::optional<double> reasoning_tokens, answer_tokens, latency_ms, ttft_ms;
+    // "length" when generation hit its token limit: with no </think> in the output it was
+    // cut off while reasoning (the distills' template opens <think> in the prompt, so such an
+    // output may carry no tag at all) and has no answer.
+    std::string finish_reason;
 };
 
 // ANSWERS.jsonl: {"id": "...", "output": "..."} per line (id may be a number); optional
-// "reasoning_tokens", "answer_tokens", "latency_ms", "ttft_ms".
+// "reasoning_tokens", "answer_tokens", "latency_ms", "ttft_ms", "finish_reason".
 Result<std::vector<ModelOutput>> read_outputs(const std::string& path);
 
 struct ItemRecord {

@@ -42,7 +42,7 @@ std::string or_dash(const std::string& s) { return s.empty() ? std::string(kDash
 std::optional<double> thinking_tokens(const ReportRow& row) { return row.mean_reasoning_tokens; }
 
 const char* kStyle = R"(
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px auto; max-width: 1280px;
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px auto; max-width: 1360px;
        color: #222; padding: 0 16px; }
 h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 32px; }
 p.meta, p.note { color: #555; font-size: 13px; }
@@ -54,7 +54,7 @@ td.missing { color: #999; }
 span.ci { color: #777; font-size: 11px; }
 .charts { display: flex; flex-wrap: wrap; gap: 16px; margin-top: 16px; }
 figure { margin: 0; border: 1px solid #e3e3e3; border-radius: 6px; padding: 8px; background: #fff; }
-figcaption { font-size: 12px; color: #555; max-width: 700px; padding: 4px 8px; }
+figcaption { font-size: 12px; color: #555; max-width: 620px; padding: 4px 8px; }
 svg.chart { max-width: 100%; height: auto; }
 )";
 
@@ -198,7 +198,7 @@ BarChart thinking_chart(const std::vector<ReportRow>& rows, const std::vector<st
     c.title = have_tokens ? "Tokens spent thinking (mean per answer)" : "Thinking length (mean characters per answer)";
     c.x_label = have_tokens ? "tokens: reasoning (solid) + answer (light)" : "characters: reasoning (solid) + answer (light)";
     c.series = suites;
-    c.segment_names = {"reasoning (<think>)", "answer"};
+    c.segment_names = {"reasoning", "answer"};
     c.empty_note = "no runs";
     for (const ReportRow& row : rows) {
         for (size_t si = 0; si < suites.size(); ++si) {
@@ -214,7 +214,7 @@ BarChart thinking_chart(const std::vector<ReportRow>& rows, const std::vector<st
                 think = s.mean_reasoning_chars;
                 answer = s.mean_answer_chars;
             }
-            c.rows.push_back({row.label + " · " + s.suite, si, {think, answer},
+            c.rows.push_back({row.label, s.suite, si, {think, answer},
                               fmt::format("{} — {}: {:.0f} thinking + {:.0f} answer {}", row.label, s.suite, think,
                                           answer, have_tokens ? "tokens" : "characters")});
         }

@@ -12,7 +12,8 @@ namespace retort::eval {
 
 namespace {
 
-constexpr double kWidth = 720, kLeft = 64, kRight = 190, kTop = 44, kBottom = 56;
+constexpr double kWidth = 640, kLeft = 56, kRight = 120, kTop = 44, kBottom = 56;
+constexpr double kCharWidth = 6.6;  // rough width of a 12px character, for label layout
 
 // 1, 2 or 5 times a power of ten, near range / target.
 double nice_step(double range, int target) {
@@ -145,6 +146,12 @@ std::string render_scatter(const ScatterChart& c) {
         for (const auto& p : c.points)
             if (std::isfinite(p.x) && (!c.log_x || p.x > 0)) groups[p.group].push_back(&p);
         out += "<g class=\"points\">\n";
+        struct Label {
+            double x, y;
+            bool left;  // text ends at x (right half of the plot) instead of starting there
+            std::string text;
+        };
+        std::vector<Label> labels;
         for (const auto& [name, pts] : groups) {
             const auto [lo, hi] = std::minmax_element(pts.begin(), pts.end(),
                                                       [](auto* a, auto* b) { return a->y < b->y; });
@@ -156,20 +163,51 @@ std::string render_scatter(const ScatterChart& c) {
                 out += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"6\" fill=\"{}\" stroke=\"#fff\" "
                                    "stroke-width=\"1.5\"><title>{}</title></circle>\n",
                                    sx(p->x), sy(p->y), series_color(p->series), xml_escape(p->tooltip));
-            out += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#222\">{}</text>\n", sx((*hi)->x) + 9,
-                               sy((*hi)->y) - 8, xml_escape(name));
+            const double px = sx((*hi)->x);
+            const bool left = px > kLeft + plot_w * 0.55;
+            labels.push_back({left ? px - 9 : px + 9, sy((*hi)->y) - 9, left, name});
         }
+        // Push overlapping labels apart vertically, top to bottom.
+        std::sort(labels.begin(), labels.end(), [](const Label& a, const Label& b) { return a.y < b.y; });
+        auto span = [](const Label& l) {
+            const double w = kCharWidth * static_cast<double>(l.text.size());
+            return l.left ? std::pair{l.x - w, l.x} : std::pair{l.x, l.x + w};
+        };
+        for (size_t i = 0; i < labels.size(); ++i) {
+            labels[i].y = std::max(labels[i].y, kTop + 12);
+            for (size_t j = 0; j < i; ++j) {
+                const auto [a0, a1] = span(labels[i]);
+                const auto [b0, b1] = span(labels[j]);
+                if (a0 < b1 && b0 < a1 && std::fabs(labels[i].y - labels[j].y) < 14) labels[i].y = labels[j].y + 14;
+            }
+        }
+        for (const Label& l : labels)
+            out += fmt::format("<text class=\"label\" x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#222\" text-anchor=\"{}\" "
+                               "paint-order=\"stroke\" stroke=\"#fff\" stroke-width=\"3\">{}</text>\n",
+                               l.x, l.y, l.left ? "end" : "start", xml_escape(l.text));
         out += "</g>\n";
     }
-    out += legend(c.series, kLeft + plot_w + 24, kTop + 10);
+    out += legend(c.series, kLeft + plot_w + 16, kTop + 10);
     out += "</svg>\n";
     return out;
 }
 
 std::string render_bars(const BarChart& c) {
-    const double row_h = 22, label_w = 230;
-    const double plot_h = std::max(1.0, static_cast<double>(c.rows.size())) * row_h;
-    const double height = kTop + plot_h + kBottom + 10;
+    // Layout: a heading line per group, then one bar per row, labelled by row.
+    const double row_h = 20, head_h = 22, label_w = 110;
+    std::vector<double> row_y(c.rows.size());
+    std::vector<std::pair<double, std::string>> headings;
+    double y = kTop;
+    for (size_t i = 0; i < c.rows.size(); ++i) {
+        if (i == 0 || c.rows[i].group != c.rows[i - 1].group) {
+            headings.emplace_back(y + 15, c.rows[i].group);
+            y += head_h;
+        }
+        row_y[i] = y;
+        y += row_h;
+    }
+    const double plot_h = std::max(row_h, y - kTop);
+    const double height = kTop + plot_h + kBottom;
     const double left = label_w, plot_w = kWidth - left - kRight;
     std::string out = svg_open(c.id, height, c.title);
     double hi = 0;
@@ -196,31 +234,34 @@ std::string render_bars(const BarChart& c) {
                            left + plot_w / 2, kTop + plot_h / 2 + 4, xml_escape(c.empty_note));
     }
     out += "<g class=\"bars\">\n";
+    for (const auto& [hy, text] : headings)
+        out += fmt::format("<text class=\"group\" x=\"8\" y=\"{:.1f}\" font-weight=\"600\" fill=\"#222\">{}</text>\n",
+                           hy, xml_escape(text));
     for (size_t i = 0; i < c.rows.size(); ++i) {
         const BarRow& r = c.rows[i];
-        const double y = kTop + static_cast<double>(i) * row_h;
-        out += fmt::format("<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\" fill=\"#222\">{}</text>", left - 8,
-                           y + row_h / 2 + 4, xml_escape(r.label));
+        const double ry = row_y[i];
+        out += fmt::format("<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\" fill=\"#444\">{}</text>", left - 8,
+                           ry + row_h / 2 + 4, xml_escape(r.label));
         double x0 = 0;
         for (size_t s = 0; s < r.segments.size(); ++s) {
             const double v = std::max(0.0, r.segments[s]);
             out += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\" "
                                "fill-opacity=\"{}\"><title>{}</title></rect>",
-                               sx(x0), y + 3, sx(x0 + v) - sx(x0), row_h - 6, series_color(r.series),
+                               sx(x0), ry + 3, sx(x0 + v) - sx(x0), row_h - 6, series_color(r.series),
                                s == 0 ? "1" : "0.4", xml_escape(r.tooltip));
             x0 += v;
         }
         out += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#444\" font-size=\"11\">{:.0f}</text>\n",
-                           sx(x0) + 4, y + row_h / 2 + 4, x0);
+                           sx(x0) + 4, ry + row_h / 2 + 4, x0);
     }
     out += "</g>\n";
-    out += legend(c.series, left + plot_w + 24, kTop + 10);
+    out += legend(c.series, left + plot_w + 16, kTop + 10);
     const double seg_y = kTop + 10 + 20.0 * static_cast<double>(c.series.size()) + 10;
     for (size_t s = 0; s < c.segment_names.size(); ++s)
         out += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"10\" fill=\"#666\" fill-opacity=\"{}\"/>"
                            "<text x=\"{}\" y=\"{}\" fill=\"#222\">{}</text>\n",
-                           left + plot_w + 24, seg_y + 20.0 * static_cast<double>(s) - 9, s == 0 ? "1" : "0.4",
-                           left + plot_w + 40, seg_y + 20.0 * static_cast<double>(s), xml_escape(c.segment_names[s]));
+                           left + plot_w + 16, seg_y + 20.0 * static_cast<double>(s) - 9, s == 0 ? "1" : "0.4",
+                           left + plot_w + 32, seg_y + 20.0 * static_cast<double>(s), xml_escape(c.segment_names[s]));
     out += "</svg>\n";
     return out;
 }

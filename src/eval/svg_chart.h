@@ -33,6 +33,7 @@ struct ScatterChart {
 std::string render_scatter(const ScatterChart& chart);
 
 struct BarRow {
+    std::string group;            // rows of one group follow each other under its heading
     std::string label;            // row label (left)
     size_t series = 0;            // colour of the first segment
     std::vector<double> segments; // stacked left to right; the second is drawn lighter

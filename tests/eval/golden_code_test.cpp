@@ -78,7 +78,7 @@ TEST(GoldenCode, ExtractionAndSandboxGrading) {
         const Suite* suite = find_suite(g.suite);
         const EvalItem* item = find_item(items[g.suite], g.id);
         ASSERT_NE(item, nullptr) << g.id;
-        auto run = grade_outputs(*suite, {*item}, {{g.id, g.output, {}, {}, {}, {}}}, options);
+        auto run = grade_outputs(*suite, {*item}, {{g.id, g.output, {}, {}, {}, {}, {}}}, options);
         ASSERT_TRUE(run.ok()) << run.error().message;
         const ItemRecord& r = run->items.at(0);
         EXPECT_EQ(r.method, g.method) << "case " << i;

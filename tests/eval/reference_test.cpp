@@ -25,7 +25,7 @@ GradedRun grade_references(const std::string& name, const std::vector<EvalItem>&
 
 std::vector<ModelOutput> reference_outputs(const Suite& suite, const std::vector<EvalItem>& items) {
     std::vector<ModelOutput> outputs;
-    for (const auto& item : items) outputs.push_back({item.id, suite.reference_output(item), {}, {}, {}, {}});
+    for (const auto& item : items) outputs.push_back({item.id, suite.reference_output(item), {}, {}, {}, {}, {}});
     return outputs;
 }
 
@@ -63,7 +63,7 @@ TEST(References, HumanEvalFixBuggyFunctionsFail) {
     const auto items = load_suite("humanevalfix");
     std::vector<ModelOutput> outputs;
     for (const auto& item : items)
-        outputs.push_back({item.id, "</think>\n\n```python\n" + item.buggy_code + "```\n", {}, {}, {}, {}});
+        outputs.push_back({item.id, "</think>\n\n```python\n" + item.buggy_code + "```\n", {}, {}, {}, {}, {}});
     // Two buggy functions loop forever: a short limit keeps the test quick.
     const GradedRun run = grade_references("humanevalfix", items, outputs, 3.0);
     ASSERT_EQ(run.items.size(), items.size());
