@@ -47,7 +47,8 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24
 h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 32px; }
 p.meta, p.note { color: #555; font-size: 13px; }
 table { border-collapse: collapse; font-size: 13px; margin-top: 8px; }
-th, td { border-bottom: 1px solid #ddd; padding: 6px 10px; text-align: right; white-space: nowrap; }
+th, td { border-bottom: 1px solid #ddd; padding: 5px 8px; text-align: right; white-space: nowrap; }
+div.table-wrap { overflow-x: auto; max-width: 100%; }
 th { background: #f4f6f8; font-weight: 600; }
 td.model, th.model { text-align: left; }
 td.missing { color: #999; }
@@ -225,9 +226,9 @@ BarChart thinking_chart(const std::vector<ReportRow>& rows, const std::vector<st
 std::string accuracy_cell_html(const RunEntry* e) {
     if (e == nullptr) return fmt::format("<td class=\"missing\">{}</td>", kDash);
     const RunSummary& s = e->summary;
-    return fmt::format("<td title=\"{}/{} correct; 95% Wilson CI {}–{}\">{}<br><span class=\"ci\">{}–{}</span></td>",
+    return fmt::format("<td title=\"{}/{} correct; 95% Wilson CI {}–{}\">{}<br><span class=\"ci\">{:.1f}–{:.1f}</span></td>",
                        s.correct, s.n_samples, format_percent(s.ci_low), format_percent(s.ci_high),
-                       format_percent(s.accuracy), format_percent(s.ci_low), format_percent(s.ci_high));
+                       format_percent(s.accuracy), 100.0 * s.ci_low, 100.0 * s.ci_high);
 }
 
 std::string cell(const std::string& text) {
@@ -247,7 +248,7 @@ std::string render_report_html(const std::vector<RunEntry>& runs, const std::str
     h += fmt::format("<p class=\"meta\">{} runs, {} models, {} suites · generated {}</p>\n", runs.size(), rows.size(),
                      suites.size(), xml_escape(generated_at));
 
-    h += "<table id=\"comparison\">\n<thead><tr><th class=\"model\">Model</th><th>Params</th><th>Quant</th>"
+    h += "<div class=\"table-wrap\"><table id=\"comparison\">\n<thead><tr><th class=\"model\">Model</th><th>Params</th><th>Quant</th>"
          "<th>Size</th><th>Peak memory</th><th>ms/token</th><th>tokens/s</th><th>Thinking tokens</th>";
     for (const auto& s : suites) h += "<th class=\"suite\">" + xml_escape(s) + "</th>";
     h += "</tr></thead>\n<tbody>\n";
@@ -259,8 +260,8 @@ std::string render_report_html(const std::vector<RunEntry>& runs, const std::str
         for (const auto& s : suites) h += accuracy_cell_html(row.run_for(s));
         h += "</tr>\n";
     }
-    h += "</tbody>\n</table>\n";
-    h += "<p class=\"note\">Accuracy is correct answers / answers graded, with the 95% Wilson interval below it. "
+    h += "</tbody>\n</table></div>\n";
+    h += "<p class=\"note\">Accuracy is correct answers / answers graded, with the 95% Wilson interval (in %) below it. "
          "“—” marks a figure the run did not measure (runs graded with <code>retort grade</code> from outputs made "
          "elsewhere have no memory or speed). Memory is the peak resident set of the process; ms/token and tokens/s "
          "are single-stream generation figures.</p>\n";
@@ -277,7 +278,7 @@ std::string render_report_html(const std::vector<RunEntry>& runs, const std::str
          "per suite.</figcaption></figure>\n";
     h += "</div>\n";
 
-    h += "<h2>Runs</h2>\n<table id=\"runs\">\n<thead><tr><th class=\"model\">Run</th><th class=\"model\">Suite</th>"
+    h += "<h2>Runs</h2>\n<div class=\"table-wrap\"><table id=\"runs\">\n<thead><tr><th class=\"model\">Run</th><th class=\"model\">Suite</th>"
          "<th class=\"model\">Source</th><th>Items</th><th>Answers</th><th>Correct</th><th>Accuracy</th>"
          "<th>pass@k</th><th>Truncated</th><th>No answer</th><th class=\"model\">Created</th></tr></thead>\n<tbody>\n";
     for (const RunEntry& r : runs) {
@@ -291,7 +292,7 @@ std::string render_report_html(const std::vector<RunEntry>& runs, const std::str
                          format_percent(s.accuracy), xml_escape(pk.empty() ? kDash : pk), s.n_truncated,
                          s.n_no_answer, xml_escape(s.created));
     }
-    h += "</tbody>\n</table>\n</body>\n</html>\n";
+    h += "</tbody>\n</table></div>\n</body>\n</html>\n";
     return h;
 }
 
