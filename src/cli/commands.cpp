@@ -13,6 +13,8 @@ void register_synth(CLI::App& app, CommandList& commands);
 void register_grade(CLI::App& app, CommandList& commands);
 void register_report(CLI::App& app, CommandList& commands);
 void register_serve(CLI::App& app, CommandList& commands);
+void register_render(CLI::App& app, CommandList& commands);
+void register_chat(CLI::App& app, CommandList& commands);
 
 void register_commands(CLI::App& app, CommandList& commands) {
     register_version(app, commands);
@@ -25,6 +27,8 @@ void register_commands(CLI::App& app, CommandList& commands) {
     register_grade(app, commands);
     register_report(app, commands);
     register_serve(app, commands);
+    register_render(app, commands);
+    register_chat(app, commands);
 }
 
 }  // namespace retort::cli

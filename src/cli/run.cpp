@@ -1,5 +1,7 @@
 // `retort run`: generate from a prompt. Text streams to stdout; a final line on stderr gives
-// prompt and generation speed and peak memory.
+// prompt and generation speed and peak memory. With --chat the prompt is one user turn in the
+// model's chat format (chat.h does that part).
+#include "cli/chat.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "engine/generation.h"
@@ -29,6 +31,9 @@ struct RunFlags {
     std::vector<std::string> stop;
     bool ignore_eos = false;
     bool no_echo = false;
+    bool chat = false;
+    ChatFlags chat_flags;
+    CLI::App* sub = nullptr;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -58,6 +63,16 @@ int run_generate(RunFlags& fl) {
     auto prompt = read_prompt(fl);
     if (!prompt.ok()) return fail("run", prompt.error().message);
     if (fl.seed_opt->count() > 0) fl.sampling.seed = fl.seed;
+    if (fl.chat) {
+        GenerationOptions gopt;
+        gopt.sampling = fl.sampling;
+        gopt.max_tokens = fl.n_predict;
+        gopt.stop = fl.stop;
+        gopt.ignore_eog = fl.ignore_eos;
+        return run_chat_once(fl.engine, fl.chat_flags, gopt, *fl.sub, prompt.value());
+    }
+    if (fl.chat_flags.any_given())
+        return fail("run", "--system, --hide-reasoning, --reasoning-budget and --chat-template need --chat");
     if (Status st = fl.sampling.validate(); !st.ok()) return fail("run", st.error().message);
 
     auto loaded = load_engine(fl.engine);
@@ -134,6 +149,7 @@ void add_sampling_flags(CLI::App* sub, SamplingParams& s, uint64_t& seed, CLI::O
 void register_run(CLI::App& app, CommandList& commands) {
     CLI::App* sub = app.add_subcommand("run", "Generate text from a prompt");
     auto fl = std::make_shared<RunFlags>();
+    fl->sub = sub;
     fl->engine.add_to(sub, /*model_required=*/false);
     fl->prompt_opt = sub->add_option("-p,--prompt", fl->prompt, "Prompt text");
     fl->file_opt = sub->add_option("-f,--file", fl->file, "Read the prompt from a file ('-' for stdin)");
@@ -143,6 +159,10 @@ void register_run(CLI::App& app, CommandList& commands) {
     sub->add_option("--stop", fl->stop, "Stop string (repeatable)");
     sub->add_flag("--ignore-eos", fl->ignore_eos, "Do not stop at end-of-generation tokens");
     sub->add_flag("--no-echo", fl->no_echo, "Do not print the prompt before the generated text");
+    sub->add_flag("--chat", fl->chat,
+                  "The prompt is one user turn in the model's chat format; prints the reply (reasoning in "
+                  "<think> tags, dimmed on a terminal)");
+    fl->chat_flags.add_to(sub);
     commands.push_back({sub, [fl] { return run_generate(*fl); }});
 }
 
