@@ -9,6 +9,9 @@ test_pkgs=(libgtest-dev libbenchmark-dev bubblewrap python3 chromium)
 
 pkgs=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then pkgs+=("${test_pkgs[@]}"); fi
+# The server's client tests (tests/clients) run the official npm SDKs; any node >= 20 will do,
+# so Debian's packages are only added when no node is on the PATH at all.
+if [[ "${1:-}" == "--test" ]] && ! command -v node >/dev/null 2>&1; then pkgs+=(nodejs npm); fi
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -9,6 +9,8 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/socket.h>
+
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -69,8 +71,17 @@ struct LogInfo {
 
 }  // namespace
 
+// httplib's server with its listening socket in reach: the library listens with a backlog of 5
+// (compiled into Debian's libcpp-httplib), which turns a burst of connects (64 clients at once)
+// into SYN-cookie resets. listen() again on the bound socket raises the backlog.
+struct ListeningServer : httplib::Server {
+    int listen_fd() const { return (int)svr_sock_.load(); }
+};
+
+constexpr int kListenBacklog = 1024;
+
 struct HttpServer::Impl {
-    httplib::Server svr;
+    ListeningServer svr;
     std::atomic<Worker*> worker{nullptr};
     std::optional<ChatTemplate> chat_template;
     std::string model_file;
@@ -386,6 +397,8 @@ Status HttpServer::bind() {
                                opt_.host, opt_.port);
         port_ = opt_.port;
     }
+    if (::listen(impl_->svr.listen_fd(), kListenBacklog) != 0)
+        return Error::make(ErrorKind::kIo, "cannot raise the listen backlog on {}:{}", opt_.host, port_);
     return ok_status();
 }
 
