@@ -14,9 +14,11 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <fcntl.h>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -139,10 +141,19 @@ int run_chat_once(const EngineFlags& engine_flags, const ChatFlags& chat_flags, 
 
 namespace {
 
-// Set by SIGINT, read between tokens and while waiting for input. A signal handler can reach
-// nothing else, hence the one file-static.
+// Set by SIGINT, read between tokens and while waiting for input. The handler also writes a
+// byte to a pipe that the prompt's select() watches: the signal may land on one of the engine's
+// worker threads, and then select() in the main thread is not interrupted. A signal handler
+// can reach nothing but statics, hence these two.
 std::atomic<bool> g_interrupted{false};
-extern "C" void on_sigint(int) { g_interrupted.store(true); }
+int g_wake_fd = -1;  // write end of the self-pipe
+extern "C" void on_sigint(int) {
+    g_interrupted.store(true);
+    if (g_wake_fd >= 0) {
+        const char b = 1;
+        [[maybe_unused]] const ssize_t n = write(g_wake_fd, &b, 1);
+    }
+}
 
 struct ChatCliFlags {
     EngineFlags engine;
@@ -166,7 +177,8 @@ struct InputLine {
 // (which interrupts select()) can be handled outside the signal handler; plain getline else.
 class LineReader {
 public:
-    explicit LineReader(bool tty) : tty_(tty) {
+    // wake_fd: the read end of the SIGINT self-pipe.
+    LineReader(bool tty, int wake_fd) : tty_(tty), wake_fd_(wake_fd) {
         if (tty_) {
             rl_catch_signals = 0;  // SIGINT is ours
             using_history();
@@ -187,10 +199,19 @@ public:
         rl_callback_handler_install(prompt.c_str(), &LineReader::on_line);
         installed_ = true;
         while (!done_) {
+            const int in_fd = fileno(rl_instream);
             fd_set fds;
             FD_ZERO(&fds);
-            FD_SET(fileno(rl_instream), &fds);
-            const int r = select(fileno(rl_instream) + 1, &fds, nullptr, nullptr, nullptr);
+            FD_SET(in_fd, &fds);
+            if (wake_fd_ >= 0) FD_SET(wake_fd_, &fds);
+            int r = select(std::max(in_fd, wake_fd_) + 1, &fds, nullptr, nullptr, nullptr);
+            if (r > 0 && wake_fd_ >= 0 && FD_ISSET(wake_fd_, &fds)) {
+                char drain[64];
+                while (::read(wake_fd_, drain, sizeof drain) > 0) {
+                }
+                r = FD_ISSET(in_fd, &fds) ? 1 : -1;
+                errno = EINTR;
+            }
             if (r < 0 && errno == EINTR) {
                 if (g_interrupted.exchange(false)) {
                     // Ctrl-C at the prompt: drop what was typed, leave readline, start afresh.
@@ -232,6 +253,7 @@ private:
 
     static inline LineReader* current_ = nullptr;  // readline's callback takes no user pointer
     bool tty_;
+    int wake_fd_;
     bool installed_ = false;
     bool done_ = false;
     InputLine line_;
@@ -376,13 +398,15 @@ int run_chat(ChatCliFlags& fl) {
                fl.chat.reasoning_budget >= 0 ? fmt::format(", reasoning budget {}", fl.chat.reasoning_budget) : "");
     std::fflush(stdout);
 
-    // No SA_RESTART: the signal must interrupt select() at the prompt.
+    int wake[2] = {-1, -1};
+    if (pipe2(wake, O_NONBLOCK | O_CLOEXEC) == 0) g_wake_fd = wake[1];
+    // No SA_RESTART: the signal interrupts select() at the prompt (when it lands on this thread).
     struct sigaction sa = {};
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, nullptr);
 
-    LineReader reader(tty_in);
+    LineReader reader(tty_in, wake[0]);
     while (true) {
         g_interrupted.store(false);
         auto msg = read_message(reader, tty_in);
@@ -418,6 +442,10 @@ int run_chat(ChatCliFlags& fl) {
         fmt::print("{}{}{}\n", tty_out ? kDim : "", stats, tty_out ? kReset : "");
         std::fflush(stdout);
     }
+    signal(SIGINT, SIG_DFL);
+    g_wake_fd = -1;
+    for (int fd : wake)
+        if (fd >= 0) close(fd);
     return 0;
 }
 
