@@ -128,8 +128,8 @@ int run_chat_once(const EngineFlags& engine_flags, const ChatFlags& chat_flags, 
     printer.finish();
     const ChatTurnStats& st = reply->stats;
     fmt::print(stderr,
-               "retort: chat format {} | prompt {} tokens in {:.1f} ms ({:.1f} tok/s) | generated {} tokens ({} reasoning{}) "
-               "in {:.1f} ms ({:.1f} tok/s), stopped by {}\n",
+               "retort: chat format {} | prompt {} tokens in {:.1f} ms ({:.1f} tok/s) | generated {} tokens "
+               "({} reasoning{}) in {:.1f} ms ({:.1f} tok/s), stopped by {}\n",
                chat_format_name(setup->session->chat_template().format()), st.n_prompt, st.prompt_ms,
                st.prompt_tokens_per_s(), st.n_generated, st.n_reasoning, st.budget_forced ? ", budget reached" : "",
                st.gen_ms, st.gen_tokens_per_s(), finish_reason_text(st.reason));
@@ -309,7 +309,8 @@ std::string messages_json(const std::vector<ChatMessage>& messages) {
         if (!m.tool_calls.empty()) {
             j["tool_calls"] = nlohmann::json::array();
             for (const ChatToolCall& c : m.tool_calls)
-                j["tool_calls"].push_back({{"type", c.type}, {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
+                j["tool_calls"].push_back(
+                    {{"type", c.type}, {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
         }
         arr.push_back(std::move(j));
     }
@@ -324,8 +325,9 @@ std::string trim(const std::string& s) {
 
 void print_stats(const ChatSession& session, const Engine& e) {
     const auto& t = session.totals();
-    fmt::print("turns {} | prompt tokens {} ({} reused from the cache, {} evaluated in {:.1f} ms) | generated {} tokens "
-               "in {:.1f} ms ({:.1f} tok/s) | cache holds {} of {} positions | {} threads, {} kernels\n",
+    fmt::print("turns {} | prompt tokens {} ({} reused from the cache, {} evaluated in {:.1f} ms) | "
+               "generated {} tokens in {:.1f} ms ({:.1f} tok/s) | cache holds {} of {} positions | "
+               "{} threads, {} kernels\n",
                t.turns, t.n_prompt, t.n_reused, t.n_prompt - t.n_reused, t.prompt_ms, t.n_generated, t.gen_ms,
                t.gen_ms > 0 ? t.n_generated * 1000.0 / t.gen_ms : 0.0, session.cached_tokens().size(), e.n_ctx(),
                e.n_threads(), e.kernels().isa);
@@ -452,7 +454,8 @@ int run_chat(ChatCliFlags& fl) {
 }  // namespace
 
 void register_chat(CLI::App& app, CommandList& commands) {
-    CLI::App* sub = app.add_subcommand("chat", "Interactive chat with a model (history, /commands, Ctrl-C stops a reply)");
+    CLI::App* sub =
+        app.add_subcommand("chat", "Interactive chat with a model (history, /commands, Ctrl-C stops a reply)");
     auto fl = std::make_shared<ChatCliFlags>();
     fl->sub = sub;
     fl->engine.add_to(sub, /*model_required=*/false);

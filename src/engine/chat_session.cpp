@@ -74,8 +74,9 @@ Result<ChatReply> ChatSession::reply(const Callbacks& cb) {
     const std::vector<int32_t>& prompt = rendered.value();
     if (prompt.empty()) return Error::bad_argument("the conversation renders to no tokens");
     if ((int64_t)prompt.size() >= engine_->n_ctx())
-        return Error::make(ErrorKind::kContextFull, "the conversation is {} tokens; the context holds {} (raise --ctx or reset)",
-                           prompt.size(), engine_->n_ctx());
+        return Error::make(ErrorKind::kContextFull,
+                           "the conversation is {} tokens; the context holds {} (raise --ctx or reset)", prompt.size(),
+                           engine_->n_ctx());
 
     auto gen = Generation::create(tok, opt_.generation);
     if (!gen.ok()) return gen.error();

@@ -75,20 +75,21 @@ TEST(Render, MatchesReferenceRenderings) {
 
 TEST(Render, OverrideAndErrors) {
     const std::string msgs = write_temp("render_msgs2.json", R"([{"role":"user","content":"Hi"}])");
-    Output c = retort("render -m " + kData + "/vocab/ggml-vocab-r1-distill-qwen.gguf --chat-template chatml -f " + msgs);
+    const std::string vocab = kData + "/vocab/ggml-vocab-r1-distill-qwen.gguf";
+    Output c = retort("render -m " + vocab + " --chat-template chatml -f " + msgs);
     ASSERT_EQ(c.rc, 0) << c.err;
     EXPECT_EQ(c.out, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
-    Output g = retort("render -m " + kData + "/vocab/ggml-vocab-r1-distill-qwen.gguf --no-generation-prompt -f " + msgs);
+    Output g = retort("render -m " + vocab + " --no-generation-prompt -f " + msgs);
     ASSERT_EQ(g.rc, 0) << g.err;
     EXPECT_EQ(g.out, "<｜begin▁of▁sentence｜><｜User｜>Hi");
 
     const std::string bad = write_temp("render_bad.json", R"([{"content":"no role"}])");
-    Output b = retort("render -m " + kData + "/vocab/ggml-vocab-r1-distill-qwen.gguf -f " + bad);
+    Output b = retort("render -m " + vocab + " -f " + bad);
     EXPECT_EQ(b.rc, 2);
     EXPECT_NE(b.err.find("role"), std::string::npos) << b.err;
-    Output m = retort("render -m " + kData + "/vocab/ggml-vocab-r1-distill-qwen.gguf -f /nonexistent.json");
+    Output m = retort("render -m " + vocab + " -f /nonexistent.json");
     EXPECT_EQ(m.rc, 2);
-    Output t = retort("render -m " + kData + "/vocab/ggml-vocab-r1-distill-qwen.gguf --chat-template jinja -f " + msgs);
+    Output t = retort("render -m " + vocab + " --chat-template jinja -f " + msgs);
     EXPECT_EQ(t.rc, 2);
 }
 
