@@ -28,29 +28,6 @@ void silu_mul(float* g, const float* u, int64_t n) {
     for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
-// A K or V row of the cache as floats: the cache stores F16 or F32.
-inline float kv_dot(const uint8_t* row, bool f16, const float* q, int64_t n) {
-    float s = 0;
-    if (f16) {
-        const uint16_t* h = reinterpret_cast<const uint16_t*>(row);
-        for (int64_t i = 0; i < n; ++i) s += fp16_to_f32(h[i]) * q[i];
-    } else {
-        const float* f = reinterpret_cast<const float*>(row);
-        for (int64_t i = 0; i < n; ++i) s += f[i] * q[i];
-    }
-    return s;
-}
-
-inline void kv_axpy(float* y, float a, const uint8_t* row, bool f16, int64_t n) {
-    if (f16) {
-        const uint16_t* h = reinterpret_cast<const uint16_t*>(row);
-        for (int64_t i = 0; i < n; ++i) y[i] += a * fp16_to_f32(h[i]);
-    } else {
-        const float* f = reinterpret_cast<const float*>(row);
-        for (int64_t i = 0; i < n; ++i) y[i] += a * f[i];
-    }
-}
-
 void store_kv_row(uint8_t* dst, const float* src, int64_t n, bool f16) {
     if (f16) {
         uint16_t* h = reinterpret_cast<uint16_t*>(dst);
@@ -213,7 +190,10 @@ void Decoder::attention(int64_t il, const Batch& b, int64_t t0, int64_t n_tok, c
             // Pass 1: scores, and the max per head for a stable softmax.
             for (int64_t p = 0; p < n_pos; ++p) {
                 const uint8_t* krow = kv.k_row(il, seq, p) + (size_t)(hk * hd) * (f16 ? 2 : 4);
-                for (int64_t j = 0; j < g; ++j) scores[j * n_pos + p] = kv_dot(krow, f16, q + j * hd, hd) * scale;
+                for (int64_t j = 0; j < g; ++j)
+                    scores[j * n_pos + p] =
+                        (f16 ? kt_.dot_f16_f32(hd, reinterpret_cast<const uint16_t*>(krow), q + j * hd)
+                             : kt_.dot_f32(hd, reinterpret_cast<const float*>(krow), q + j * hd)) * scale;
             }
             float* o = &attn_[(size_t)((t * cfg_.n_head + hk * g) * hd)];
             std::fill(o, o + g * hd, 0.0f);
@@ -232,7 +212,10 @@ void Decoder::attention(int64_t il, const Batch& b, int64_t t0, int64_t n_tok, c
             // Pass 2: weighted sum of V rows.
             for (int64_t p = 0; p < n_pos; ++p) {
                 const uint8_t* vrow = kv.v_row(il, seq, p) + (size_t)(hk * hd) * (f16 ? 2 : 4);
-                for (int64_t j = 0; j < g; ++j) kv_axpy(o + j * hd, scores[j * n_pos + p], vrow, f16, hd);
+                for (int64_t j = 0; j < g; ++j) {
+                    if (f16) kt_.axpy_f16_f32(hd, scores[j * n_pos + p], reinterpret_cast<const uint16_t*>(vrow), o + j * hd);
+                    else kt_.axpy_f32(hd, scores[j * n_pos + p], reinterpret_cast<const float*>(vrow), o + j * hd);
+                }
             }
         }
     });

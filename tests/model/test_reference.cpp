@@ -150,6 +150,8 @@ void check_greedy(Runner& r, const std::vector<int32_t>& ids, const std::vector<
     }
 }
 
+// The best table runs every check; the scalar ref table (the fallback on CPUs without AVX2)
+// runs the first sequence only: the kernel tests already hold every SIMD entry to ref.
 std::vector<const KernelTable*> kernel_tables() {
     std::vector<const KernelTable*> out{&ref_kernels()};
     const KernelTable* best = select_kernels(nullptr);
@@ -178,6 +180,7 @@ TEST_P(TinyModel, MatchesLlamaCpp) {
         Runner r(m, *kt);
         int si = 0;
         for (const auto& seq : ref["sequences"]) {
+            if (kt == &ref_kernels() && si > 0 && kernel_tables().size() > 1) break;
             const std::string where = name + " [" + kt->isa + "] seq " + std::to_string(si++);
             const auto ids = ids_of(seq["ids"]);
             const auto greedy = ids_of(seq["greedy"]);
@@ -222,7 +225,9 @@ TEST(Stories260K, MatchesLlamaCppAndGreedyIsIdentical) {
     for (const KernelTable* kt : kernel_tables()) {
         Stats st;
         Runner r(m, *kt);
+        int pi = 0;
         for (const auto& p : ref["prompts"]) {
+            if (kt == &ref_kernels() && pi++ > 1 && kernel_tables().size() > 1) break;
             const std::string where = "stories260K [" + std::string(kt->isa) + "] '" + p["text"].get<std::string>() + "'";
             const auto ids = ids_of(p["eval_ids"]);
             const auto greedy = ids_of(p["greedy_ids"]);
