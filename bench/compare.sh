@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# bench/compare.sh LLAMA_BENCH MODEL.gguf [THREADS...]
+#
+# Runs `retort bench --json` and llama.cpp's `llama-bench -o json` on the same GGUF file,
+# alternating between the two tools (the order flips every round), and prints a markdown
+# table of tokens/s (mean over all repetitions of all rounds) and the ratio retort/llama.cpp.
+# llama.cpp is not part of this repository: pass the path of a llama-bench you built.
+#
+# Environment (all optional):
+#   RETORT   retort binary (default: the newest of build*/retort under the repo root)
+#   ROUNDS   rounds; each runs each tool once per thread count (default 5)
+#   REPS     repetitions per tool run, after the tool's own warm-up (default 1)
+#   PP, TG   prompt and generation lengths (default 512, 128)
+#   DEPTHS   comma-separated context depths for extra tg tests, e.g. 4096,16384 (default none;
+#            llama-bench gets -p 0 -n TG -d DEPTHS, retort bench -d DEPTHS)
+#   OUT      folder for the raw JSON and logs (default: a new temporary folder)
+#   LLAMA_LABEL  how to name the llama.cpp build in the table (default: llama-bench's
+#            build_commit, "unknown" for a build made outside a git checkout)
+#
+# Example: bench/compare.sh /tmp/llama-build/bin/llama-bench /tmp/qwen-1.5b-Q4_K_M.gguf 1 2
+set -euo pipefail
+
+if [[ $# -lt 2 ]]; then
+    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+fi
+LLAMA_BENCH=$1
+MODEL=$2
+shift 2
+THREADS=("$@")
+[[ ${#THREADS[@]} -eq 0 ]] && THREADS=(1 2)
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+if [[ -z ${RETORT:-} ]]; then
+    RETORT=$(ls -t "$ROOT"/build*/retort 2>/dev/null | head -1 || true)
+fi
+ROUNDS=${ROUNDS:-5}
+REPS=${REPS:-1}
+PP=${PP:-512}
+TG=${TG:-128}
+DEPTHS=${DEPTHS:-}
+OUT=${OUT:-$(mktemp -d /tmp/retort-compare.XXXXXX)}
+mkdir -p "$OUT"
+
+die() { echo "compare.sh: $*" >&2; exit 2; }
+[[ -x $LLAMA_BENCH ]] || die "llama-bench not found or not executable: $LLAMA_BENCH"
+[[ -n $RETORT && -x $RETORT ]] || die "retort not found: build it or set RETORT"
+[[ -r $MODEL ]] || die "cannot read model file: $MODEL"
+command -v python3 >/dev/null || die "python3 is needed to read the JSON"
+TIME=""
+[[ -x /usr/bin/time ]] && TIME=/usr/bin/time
+
+# run NAME CMD...: stdout to $OUT/NAME.json, stderr to $OUT/NAME.log, peak RSS to $OUT/NAME.rss
+run() {
+    local name=$1
+    shift
+    echo "compare.sh: $name: $*" >&2
+    if [[ -n $TIME ]]; then
+        "$TIME" -f "%M" -o "$OUT/$name.rss" "$@" >"$OUT/$name.json" 2>"$OUT/$name.log" ||
+            die "$name failed, see $OUT/$name.log"
+    else
+        "$@" >"$OUT/$name.json" 2>"$OUT/$name.log" || die "$name failed, see $OUT/$name.log"
+    fi
+}
+
+run_retort() {  # round threads
+    local extra=()
+    [[ -n $DEPTHS ]] && extra=(-d "0,$DEPTHS")
+    run "retort-r$1-t$2" "$RETORT" bench -m "$MODEL" -p "$PP" -n "$TG" -t "$2" -r "$REPS" "${extra[@]}" --json
+}
+run_llama() {  # round threads
+    run "llama-r$1-t$2" "$LLAMA_BENCH" -m "$MODEL" -p "$PP" -n "$TG" -t "$2" -r "$REPS" -o json
+    if [[ -n $DEPTHS ]]; then
+        run "llama-depth-r$1-t$2" "$LLAMA_BENCH" -m "$MODEL" -p 0 -n "$TG" -d "$DEPTHS" -t "$2" -r "$REPS" -o json
+    fi
+}
+
+for ((r = 1; r <= ROUNDS; r++)); do
+    for t in "${THREADS[@]}"; do
+        if ((r % 2)); then
+            run_retort "$r" "$t"
+            run_llama "$r" "$t"
+        else
+            run_llama "$r" "$t"
+            run_retort "$r" "$t"
+        fi
+    done
+done
+
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+DIRTY=$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | head -1)
+[[ -n $DIRTY ]] && COMMIT="$COMMIT (+ uncommitted changes)"
+CPU=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || echo unknown)
+
+python3 - "$OUT" "$MODEL" "$COMMIT" "$CPU" "$ROUNDS" "$REPS" "${LLAMA_LABEL:-}" <<'EOF'
+import glob, json, os, re, statistics, sys, datetime
+
+out, model, commit, cpu, rounds, reps, llama_label = sys.argv[1:8]
+samples = {}   # (tool, test, threads) -> [tokens/s per repetition]
+roof = {}      # (test, threads) -> [retort roofline fractions]
+rss = {}       # (tool, threads) -> max KB
+llama_build = "?"
+
+def add(tool, test, threads, values):
+    samples.setdefault((tool, test, threads), []).extend(values)
+
+for path in sorted(glob.glob(os.path.join(out, "*.json"))):
+    name = os.path.basename(path)[:-5]
+    tool = "retort" if name.startswith("retort") else "llama"
+    threads = int(re.search(r"-t(\d+)$", name).group(1))
+    with open(path) as f:
+        data = json.load(f)
+    if tool == "retort":
+        for res in data["results"]:
+            n = res.get("reps", 1)
+            add(tool, res["test"], res["threads"], [res["tokens_per_s"]["mean"]] * n)
+            if "roofline_fraction" in res:
+                roof.setdefault((res["test"], res["threads"]), []).append(res["roofline_fraction"])
+    else:
+        for res in data:
+            llama_build = "%s (%s)" % (res.get("build_commit", "?"), res.get("build_number", "?"))
+            d = res.get("n_depth", 0)
+            if res["n_gen"] > 0:
+                test = "tg%d" % res["n_gen"]
+            else:
+                test = "pp%d" % res["n_prompt"]
+            if d > 0:
+                test += "@d%d" % d
+            add(tool, test, res["n_threads"], res["samples_ts"])
+    rss_path = os.path.join(out, name + ".rss")
+    if os.path.exists(rss_path):
+        try:
+            kb = int(open(rss_path).read().split()[-1])
+            rss[(tool, threads)] = max(rss.get((tool, threads), 0), kb)
+        except (ValueError, IndexError):
+            pass
+
+def order(key):
+    test, threads = key
+    m = re.match(r"(pp|tg)(\d+)(?:@d(\d+))?", test)
+    return (threads, m.group(1) != "pp", int(m.group(3) or 0)) if m else (threads, 2, 0)
+
+if llama_label:
+    llama_build = llama_label
+keys = sorted({(k[1], k[2]) for k in samples if (("retort",) + k[1:]) in samples and (("llama",) + k[1:]) in samples}, key=order)
+size = os.path.getsize(model)
+print("### %s\n" % os.path.basename(model))
+print("%s, %.2f GiB; %s; retort %s; llama.cpp %s; %s rounds x %s reps per tool, alternating, each run after "
+      "its own warm-up. Tokens/s: mean (min-max) over all repetitions.\n"
+      % (datetime.date.today().isoformat(), size / 2**30, cpu, commit, llama_build, rounds, reps))
+print("| test | threads | retort t/s | llama.cpp t/s | retort / llama.cpp | retort roofline |")
+print("|---|---|---|---|---|---|")
+for test, threads in keys:
+    a = samples[("retort", test, threads)]
+    b = samples[("llama", test, threads)]
+    ma, mb = statistics.mean(a), statistics.mean(b)
+    rf = roof.get((test, threads))
+    rf_s = "%.0f%%" % (100 * statistics.mean(rf)) if rf else ""
+    print("| %s | %d | %.2f (%.2f-%.2f) | %.2f (%.2f-%.2f) | %.2fx | %s |"
+          % (test, threads, ma, min(a), max(a), mb, min(b), max(b), ma / mb, rf_s))
+if rss:
+    print("\nPeak RSS of the bench processes (max over runs; llama-bench sizes its context for the largest test):\n")
+    print("| threads | retort | llama-bench |")
+    print("|---|---|---|")
+    for t in sorted({k[1] for k in rss}):
+        f = lambda kb: "%.0f MiB" % (kb / 1024) if kb else "?"
+        print("| %d | %s | %s |" % (t, f(rss.get(("retort", t), 0)), f(rss.get(("llama", t), 0))))
+print("\nRaw JSON and logs: %s" % out)
+EOF
