@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <set>
 #include <sys/wait.h>
 
 namespace retort {
@@ -92,6 +93,31 @@ TEST(Cli, TokenizeMatchesReference) {
     Output v = retort("tokenize -m " + kData + "/vocab/ggml-vocab-r1-distill-qwen.gguf 'Hello world'");
     ASSERT_EQ(v.rc, 0) << v.err;
     EXPECT_EQ(nlohmann::json::parse(v.out), nlohmann::json({151646, 9707, 1879}));
+}
+
+// The R1 tokenizer vectors through `retort tokenize -f -` (the library tests cover all 856;
+// here the first vector of every category x add_bos x parse_special group of each vocab, so
+// the CLI's flag mapping and byte-exact stdin reading are proven on every kind of text).
+TEST(Cli, TokenizeR1VectorsThroughStdin) {
+    int checked = 0;
+    for (const std::string family : {"qwen", "llama"}) {
+        std::ifstream in(kData + "/vocab/r1-distill-" + family + ".jsonl");
+        std::set<std::string> seen;
+        for (std::string line; std::getline(in, line);) {
+            const auto v = nlohmann::json::parse(line);
+            const bool bos = v["add_bos"], special = v["parse_special"];
+            const std::string group = v["category"].get<std::string>() + (bos ? "+bos" : "") + (special ? "+special" : "");
+            if (!seen.insert(group).second) continue;
+            const std::string args = "tokenize -m " + kData + "/vocab/ggml-vocab-r1-distill-" + family + ".gguf" +
+                                     (bos ? "" : " --no-bos") + (special ? " --special" : "") + " -f -";
+            Output r = retort(args, v["text"].get<std::string>());
+            ASSERT_EQ(r.rc, 0) << r.err;
+            EXPECT_EQ(nlohmann::json::parse(r.out), v["ids"]) << family << " " << group << ": " << v["text"];
+            ++checked;
+        }
+    }
+    EXPECT_GE(checked, 50);
+    std::printf("R1 tokenizer vectors checked through the CLI: %d\n", checked);
 }
 
 TEST(Cli, DetokenizeRoundTrip) {
