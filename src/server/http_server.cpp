@@ -15,6 +15,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <thread>
 
 namespace retort {
 
@@ -86,6 +87,9 @@ struct HttpServer::Impl {
     std::optional<ChatTemplate> chat_template;
     std::string model_file;
     std::atomic<bool> stopping{false};
+    // API responses being written. httplib cuts chunked responses off once it stops, so
+    // shutdown waits for these to reach their last byte before stopping it.
+    std::atomic<int> in_flight{0};
     std::atomic<uint64_t> next_id{1};
     std::string id_prefix;
     Clock::time_point started = Clock::now();
@@ -285,6 +289,8 @@ Status HttpServer::bind() {
             sp.repeat_penalty = req->repeat_penalty;
             sp.presence_penalty = req->presence_penalty;
             sp.frequency_penalty = req->frequency_penalty;
+            // OpenAI's penalties look at everything generated so far, not a window of 64.
+            sp.repeat_last_n = (int32_t)std::min<int64_t>(w->n_ctx(), SamplingParams::kMaxRepeatLastN);
             sp.seed = req->seed;
             g.generation.max_tokens = req->max_tokens > 0 ? req->max_tokens : w->n_ctx() - n_prompt;
             g.generation.stop = req->stop;
@@ -292,6 +298,9 @@ Status HttpServer::bind() {
             g.top_logprobs = req->logprobs ? req->top_logprobs : -1;
 
             const std::string id = g.id;
+            // Counted from here until the response's last byte (the stream's releaser).
+            auto flight = std::shared_ptr<void>(nullptr, [impl](void*) { impl->in_flight.fetch_sub(1); });
+            impl->in_flight.fetch_add(1);
             Submitted sub = w->submit(std::move(g));
             switch (sub.rejection) {
                 case Rejection::kNone: break;
@@ -377,7 +386,7 @@ Status HttpServer::bind() {
                     }
                     return true;
                 },
-                [stream, done](bool success) {
+                [stream, done, flight](bool success) {
                     if (!success || !*done) stream->cancel();
                 });
         };
@@ -416,7 +425,10 @@ void HttpServer::set_ready(Worker* worker, std::optional<ChatTemplate> chat_temp
 
 void HttpServer::shutdown(Worker* worker, std::chrono::milliseconds grace) {
     impl_->stopping.store(true);
-    if (worker) worker->shutdown(grace);  // streams end; their handlers write the last bytes
+    if (worker) worker->shutdown(grace);  // every stream ends (finished or cancelled)
+    // Let the handlers write those last events (a poll interval or two), then stop listening.
+    for (int i = 0; i < 1000 && impl_->in_flight.load() > 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
     impl_->svr.stop();
 }
 

@@ -409,40 +409,74 @@ TEST_F(Http, MetricsAndLogLines) {
     EXPECT_TRUE(found);
 }
 
+TEST(HttpLoading, HealthSaysLoadingUntilReady) {
+    ServerOptions so;
+    so.port = 0;
+    so.alias = "x";
+    so.log = [](const std::string&) {};
+    HttpServer server(so);
+    ASSERT_TRUE(server.bind().ok());
+    std::thread t([&] { (void)server.listen(); });
+    httplib::Client c("127.0.0.1", server.port());
+    auto h = c.Get("/health");
+    ASSERT_TRUE(h);
+    EXPECT_EQ(h->status, 503);
+    EXPECT_EQ(json::parse(h->body)["status"], "loading");
+    auto r = c.Post("/v1/chat/completions", chat("hi", 2).dump(), "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 503);
+    EXPECT_EQ(json::parse(r->body)["error"]["code"], "model_loading");
+    server.shutdown(nullptr, std::chrono::milliseconds(0));
+    t.join();
+}
+
 TEST(HttpLimits, QueueFullIs429) {
+    // One slot, no waiting room: while one long request runs, the next is refused.
     WorkerOptions wo;
     wo.max_queue = 0;
-    Live live("stories260K/stories260K.gguf", wo, 128, 1 << 16, /*n_seq=*/1);
-    json req = {{"prompt", "Once upon a time"}, {"max_tokens", 100}, {"ignore_eos", true}};
+    Live live("stories260K/stories260K.gguf", wo, /*n_ctx=*/2048, 1 << 16, /*n_seq=*/1);
+    json req = {{"prompt", "Once upon a time"}, {"max_tokens", 2000}, {"ignore_eos", true}};
     std::thread busy([&] {
         auto c = live.client();
         c.Post("/v1/completions", req.dump(), "application/json");
     });
-    int status = 0;
-    for (int i = 0; i < 200 && status != 429; ++i) {
-        auto c = live.client();
-        auto r = c.Post("/v1/completions", json{{"prompt", "x"}, {"max_tokens", 1}}.dump(), "application/json");
-        status = r ? r->status : 0;
-        if (status == 429) {
-            EXPECT_EQ(json::parse(r->body)["error"]["code"], "queue_full");
-            EXPECT_EQ(r->get_header_value("Retry-After"), "1");
-        }
-    }
-    EXPECT_EQ(status, 429);
+    for (int i = 0; i < 2000 && live.metric("retort_requests_active") < 1; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    auto c = live.client();
+    auto r = c.Post("/v1/completions", json{{"prompt", "x"}, {"max_tokens", 1}}.dump(), "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 429) << r->body;
+    EXPECT_EQ(json::parse(r->body)["error"]["code"], "queue_full");
+    EXPECT_EQ(r->get_header_value("Retry-After"), "1");
+    EXPECT_GE(live.metric("retort_requests_rejected_queue_full_total"), 1);
     busy.join();
 }
 
 TEST(HttpShutdown, GracefulFinishesRunningAndRefusesNew) {
-    Live live("stories260K/stories260K.gguf", {}, 128);
-    json req = {{"prompt", "Once upon a time"}, {"max_tokens", 60}, {"ignore_eos", true}, {"stream", true}};
+    Live live("stories260K/stories260K.gguf", {}, /*n_ctx=*/2048);
+    json req = {{"prompt", "Once upon a time"}, {"max_tokens", 1500}, {"ignore_eos", true}, {"stream", true}};
     std::string body;
     std::thread client([&] {
         auto c = live.client();
         auto r = c.Post("/v1/completions", req.dump(), "application/json");
         if (r) body = r->body;
     });
-    while (live.metric("retort_sequences_running") < 1) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    live.stop(std::chrono::seconds(60));
+    for (int i = 0; i < 5000 && live.metric("retort_sequences_running") < 1; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::thread stopper([&] { live.stop(std::chrono::seconds(120)); });
+    // While it drains, new requests are refused with 503.
+    for (int i = 0; i < 500; ++i) {
+        httplib::Client c("127.0.0.1", live.server->port());
+        c.set_bearer_token_auth(kKey);
+        auto r = c.Post("/v1/completions", json{{"prompt", "x"}, {"max_tokens", 1}}.dump(), "application/json");
+        if (!r) break;  // no longer listening
+        if (r->status == 503) {
+            EXPECT_EQ(json::parse(r->body)["error"]["code"], "shutting_down");
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    stopper.join();
     client.join();
     auto events = sse_events(body);
     ASSERT_GE(events.size(), 2u);
