@@ -14,6 +14,8 @@
 #   DEPTHS   comma-separated context depths for extra tg tests, e.g. 4096,16384 (default none;
 #            llama-bench gets -p 0 -n TG -d DEPTHS, retort bench -d DEPTHS)
 #   OUT      folder for the raw JSON and logs (default: a new temporary folder)
+#   RETORT_LABEL  how to name the retort build (default: the repo's HEAD commit, marked when
+#            tracked files have uncommitted changes; set it when RETORT was built elsewhere)
 #   LLAMA_LABEL  how to name the llama.cpp build in the table (default: llama-bench's
 #            build_commit, "unknown" for a build made outside a git checkout)
 #
@@ -21,7 +23,7 @@
 set -euo pipefail
 
 if [[ $# -lt 2 ]]; then
-    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 fi
 LLAMA_BENCH=$1
@@ -55,6 +57,7 @@ run() {
     local name=$1
     shift
     echo "compare.sh: $name: $*" >&2
+    cut -d' ' -f1 /proc/loadavg >"$OUT/$name.load" 2>/dev/null || true
     if [[ -n $TIME ]]; then
         "$TIME" -f "%M" -o "$OUT/$name.rss" "$@" >"$OUT/$name.json" 2>"$OUT/$name.log" ||
             die "$name failed, see $OUT/$name.log"
@@ -90,6 +93,7 @@ done
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 DIRTY=$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | head -1)
 [[ -n $DIRTY ]] && COMMIT="$COMMIT (+ uncommitted changes)"
+[[ -n ${RETORT_LABEL:-} ]] && COMMIT=$RETORT_LABEL
 CPU=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || echo unknown)
 
 python3 - "$OUT" "$MODEL" "$COMMIT" "$CPU" "$ROUNDS" "$REPS" "${LLAMA_LABEL:-}" <<'EOF'
@@ -99,6 +103,7 @@ out, model, commit, cpu, rounds, reps, llama_label = sys.argv[1:8]
 samples = {}   # (tool, test, threads) -> [tokens/s per repetition]
 roof = {}      # (test, threads) -> [retort roofline fractions]
 rss = {}       # (tool, threads) -> max KB
+loads = [float(open(p).read()) for p in glob.glob(os.path.join(out, "*.load")) if open(p).read().strip()]
 llama_build = "?"
 
 def add(tool, test, threads, values):
@@ -145,9 +150,11 @@ if llama_label:
 keys = sorted({(k[1], k[2]) for k in samples if (("retort",) + k[1:]) in samples and (("llama",) + k[1:]) in samples}, key=order)
 size = os.path.getsize(model)
 print("### %s\n" % os.path.basename(model))
+load = ("; 1-min load average before the runs %.1f-%.1f on %d CPUs" % (min(loads), max(loads), os.cpu_count())
+        if loads else "")
 print("%s, %.2f GiB; %s; retort %s; llama.cpp %s; %s rounds x %s reps per tool, alternating, each run after "
-      "its own warm-up. Tokens/s: mean (min-max) over all repetitions.\n"
-      % (datetime.date.today().isoformat(), size / 2**30, cpu, commit, llama_build, rounds, reps))
+      "its own warm-up%s. Tokens/s: mean (min-max) over all repetitions.\n"
+      % (datetime.date.today().isoformat(), size / 2**30, cpu, commit, llama_build, rounds, reps, load))
 print("| test | threads | retort t/s | llama.cpp t/s | retort / llama.cpp | retort roofline |")
 print("|---|---|---|---|---|---|")
 for test, threads in keys:
