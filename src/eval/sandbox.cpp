@@ -29,6 +29,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 namespace retort::eval {
@@ -175,6 +176,20 @@ Result<Sandbox> Sandbox::create(SandboxConfig config) {
 }
 
 RunResult Sandbox::run_python(std::string_view program, int slot) const {
+    // bwrap can fail to set up its namespaces for a moment when many were just torn down (the
+    // kernel frees them asynchronously, and their per-user counts with them). The program never
+    // ran then, so running it again is safe; a persistent failure still ends as kSandboxError.
+    constexpr int kAttempts = 6;
+    RunResult result;
+    for (int attempt = 0; attempt < kAttempts; ++attempt) {
+        if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(25 << attempt));
+        result = run_once(program, slot);
+        if (result.status != RunStatus::kSandboxError) break;
+    }
+    return result;
+}
+
+RunResult Sandbox::run_once(std::string_view program, int slot) const {
     using Clock = std::chrono::steady_clock;
     const SandboxLimits& lim = config_.limits;
     RunResult result;

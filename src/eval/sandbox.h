@@ -66,6 +66,7 @@ public:
 
 private:
     explicit Sandbox(SandboxConfig config) : config_(std::move(config)) {}
+    RunResult run_once(std::string_view program, int slot) const;
     SandboxConfig config_;
     bool drop_to_slot_uid_ = false;  // we are root: run as uid_base + slot
     long nproc_limit_ = 0;           // RLIMIT_NPROC to set in the child
