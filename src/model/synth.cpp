@@ -10,6 +10,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <numbers>
 #include <numeric>
 
 namespace retort {
@@ -271,7 +272,7 @@ std::vector<float> llama3_rope_factors(int64_t n_rot, double rope_base, double f
     for (int64_t i = 0; i < n_rot / 2; ++i) {
         // The converter computes freqs in float32 (torch.arange / dim).
         const float freq = 1.0f / std::pow((float)rope_base, (float)(2 * i) / (float)n_rot);
-        const double wavelen = 2 * M_PI / freq;
+        const double wavelen = 2 * std::numbers::pi / freq;
         double f;
         if (wavelen < high_wavelen) f = 1;
         else if (wavelen > low_wavelen) f = factor;
