@@ -12,6 +12,7 @@ void register_bench(CLI::App& app, CommandList& commands);
 void register_synth(CLI::App& app, CommandList& commands);
 void register_grade(CLI::App& app, CommandList& commands);
 void register_report(CLI::App& app, CommandList& commands);
+void register_eval(CLI::App& app, CommandList& commands);
 void register_serve(CLI::App& app, CommandList& commands);
 void register_render(CLI::App& app, CommandList& commands);
 void register_chat(CLI::App& app, CommandList& commands);
@@ -26,6 +27,7 @@ void register_commands(CLI::App& app, CommandList& commands) {
     register_synth(app, commands);
     register_grade(app, commands);
     register_report(app, commands);
+    register_eval(app, commands);
     register_serve(app, commands);
     register_render(app, commands);
     register_chat(app, commands);

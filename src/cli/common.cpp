@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <filesystem>
 
 // The embedded default model (models/stories260K.gguf), linked in by CMake via .incbin.
 extern "C" const uint8_t retort_default_model[];
@@ -49,6 +50,20 @@ Result<std::unique_ptr<Engine>> load_engine(const EngineFlags& flags, int64_t n_
     auto file = open_model_file(flags.model);
     if (!file.ok()) return file.error();
     return Engine::load(std::shared_ptr<const GgufFile>(std::move(file.value())), opt.value());
+}
+
+std::string find_default_data(std::string_view file) {
+    namespace fs = std::filesystem;
+    std::vector<fs::path> roots = {fs::current_path()};
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec)
+        for (fs::path p = exe.parent_path(); !p.empty() && p != p.root_path(); p = p.parent_path()) roots.push_back(p);
+    for (const auto& root : roots) {
+        const fs::path candidate = root / "data" / "eval" / std::string(file);
+        if (fs::exists(candidate, ec)) return candidate.string();
+    }
+    return {};
 }
 
 Result<std::vector<int32_t>> parse_id_list(const std::string& text) {

@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace retort::cli {
 
@@ -38,6 +39,10 @@ Result<std::unique_ptr<Engine>> load_engine(const EngineFlags& flags, int64_t n_
 // Adds --temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n --presence-penalty
 // --frequency-penalty --seed (seed_opt tells whether --seed was given).
 void add_sampling_flags(CLI::App* sub, SamplingParams& s, uint64_t& seed, CLI::Option*& seed_opt);
+
+// data/eval/<file> in the current directory or above the executable (a build tree inside the
+// source tree finds the repository's copy); empty when there is none. `grade` and `eval` use it.
+std::string find_default_data(std::string_view file);
 
 // Parses "1,2,3" into ids; an Error names the bad item.
 Result<std::vector<int32_t>> parse_id_list(const std::string& text);

@@ -1,6 +1,7 @@
 // `retort grade`: grades model outputs produced elsewhere (ANSWERS.jsonl) with a suite's
 // extraction and sandbox, writes items.jsonl + summary.json, prints the accuracy.
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "eval/grader.h"
 #include "eval/suite.h"
 
@@ -23,21 +24,6 @@ struct GradeArgs {
     double timeout_s = 10.0;
     bool reference = false;
 };
-
-// data/eval/<file> in the current directory or above the executable (a build tree inside
-// the source tree finds the repository's copy).
-std::string find_default_data(std::string_view file) {
-    std::vector<fs::path> roots = {fs::current_path()};
-    std::error_code ec;
-    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-    if (!ec)
-        for (fs::path p = exe.parent_path(); !p.empty() && p != p.root_path(); p = p.parent_path()) roots.push_back(p);
-    for (const auto& root : roots) {
-        const fs::path candidate = root / "data" / "eval" / std::string(file);
-        if (fs::exists(candidate, ec)) return candidate.string();
-    }
-    return {};
-}
 
 std::string default_out_dir(const std::string& suite) {
     const std::time_t t = std::time(nullptr);
