@@ -95,7 +95,7 @@ void RateLimiter::acquire() {
 
 std::string assemble_output(const ChatReply& r) {
     if (r.reasoning.empty()) return r.content;
-    if (r.content.empty() && r.finish_reason == "length") return "<think>\n" + r.reasoning;
+    if (r.content.empty()) return "<think>\n" + r.reasoning;  // never reached an answer
     return "<think>\n" + r.reasoning + "\n</think>\n\n" + r.content;
 }
 

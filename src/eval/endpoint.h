@@ -73,8 +73,9 @@ struct ChatReply {
 };
 
 // The full output as the model wrote it: "<think>\n" + reasoning + "\n</think>\n\n" + content
-// when the server split the reasoning off; with reasoning, no answer and finish "length" the
-// block is left open (cut off while reasoning). Without reasoning: the content as is.
+// when the server split the reasoning off. Reasoning with no answer leaves the block open, as
+// the model left it (cut off, or stopped, while reasoning; the API cannot tell a "</think>"
+// right before the end apart). Without reasoning: the content as is.
 std::string assemble_output(const ChatReply& r);
 
 class EndpointClient {

@@ -121,11 +121,15 @@ TEST(Endpoint, PlainJsonReplyIsRead) {
     EXPECT_EQ(r->completion_tokens, 5);
 }
 
-TEST(Endpoint, CutOffReasoningStaysOpen) {
+TEST(Endpoint, ReasoningWithoutAnswerStaysOpen) {
     ChatReply r;
     r.reasoning = "thinking";
     r.finish_reason = "length";
     EXPECT_EQ(assemble_output(r), "<think>\nthinking");
+    r.finish_reason = "stop";
+    EXPECT_EQ(assemble_output(r), "<think>\nthinking");
+    r.content = "42";
+    EXPECT_EQ(assemble_output(r), "<think>\nthinking\n</think>\n\n42");
 }
 
 TEST(Endpoint, RetriesAfter429HonouringRetryAfter) {
