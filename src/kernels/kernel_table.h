@@ -5,6 +5,7 @@
 
 #include "tensor/dtype.h"
 
+#include <cstddef>
 #include <cstdint>
 
 namespace retort {
@@ -12,6 +13,14 @@ namespace retort {
 // out = dot(w, a) over n elements. w: one row in the weight's type; a: the activation row,
 // already converted to traits(weight).vec_dot_type. n is a multiple of the block size.
 using VecDotFn = void (*)(int64_t n, float* out, const void* w, const void* a);
+
+// The same dot for nr (1..kMaxDotRows) activation rows against one weight row:
+// out[r * out_stride] = dot(w, a + r * a_row). Each result is bit-identical to vec_dot's; the
+// weight row is unpacked once for all rows, which is what makes a batch (several sequences
+// decoding together, or a prompt) cheaper per row than one dot at a time.
+constexpr int kMaxDotRows = 4;
+using VecDotRowsFn = void (*)(int64_t n, int nr, float* out, int64_t out_stride, const void* w, const void* a,
+                              size_t a_row);
 
 // Converts n floats to an activation format (Q8_0, Q8_1, Q8_K, F16, BF16, F32).
 using FromFloatFn = void (*)(const float* x, void* dst, int64_t n);
@@ -35,6 +44,7 @@ void ref_axpy_f32(int64_t n, float a, const float* x, float* y);
 struct KernelTable {
     const char* isa = "ref";                 // "ref", "avx2", "avx512"
     VecDotFn vec_dot[kDTypeIdLimit] = {};    // indexed by weight DType
+    VecDotRowsFn vec_dot_rows[kDTypeIdLimit] = {};  // optional; matmul loops vec_dot without it
     FromFloatFn from_float[kDTypeIdLimit] = {};  // indexed by activation DType
     DotF16F32Fn dot_f16_f32 = ref_dot_f16_f32;
     AxpyF16F32Fn axpy_f16_f32 = ref_axpy_f16_f32;

@@ -49,8 +49,18 @@ void matmul(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const ActB
             for (int64_t r = r0; r < r1; ++r) dot(n, y + r, w.row(r), act);
             return;
         }
+        const VecDotRowsFn dot_rows = kt.vec_dot_rows[(int)w.type()];
         for (int64_t rt = r0; rt < r1; rt += kRowTile) {
             const int64_t rt1 = std::min(rt + kRowTile, r1);
+            if (dot_rows != nullptr) {
+                // Up to kMaxDotRows tokens per call: each weight row is unpacked once for them.
+                for (int64_t t = 0; t < n_tok; t += kMaxDotRows) {
+                    const int nr = (int)std::min<int64_t>(kMaxDotRows, n_tok - t);
+                    for (int64_t r = rt; r < rt1; ++r)
+                        dot_rows(n, nr, y + t * ldy + r, ldy, w.row(r), a.row(t), a.row_bytes);
+                }
+                continue;
+            }
             for (int64_t t = 0; t < n_tok; ++t) {
                 const uint8_t* act = a.row(t);
                 float* yt = y + t * ldy;

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstring>
 #include <tuple>
 
 #include "kernels/kernel_table.h"
@@ -180,6 +181,58 @@ TEST_P(SimdVecDot, MatchesRef) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, SimdVecDot,
+                         testing::Combine(testing::ValuesIn(simd_test::simd_isas()), testing::ValuesIn(weight_types())),
+                         [](const testing::TestParamInfo<Param>& info) {
+                             return simd_test::param_name(std::get<0>(info.param) + "_" +
+                                                          traits(std::get<1>(info.param)).name);
+                         });
+
+// vec_dot_rows (where a table has it): nr = 1..kMaxDotRows activation rows against one weight
+// row, each result bit-identical to the same table's vec_dot on that row: the batched matmul
+// must give exactly what one token at a time gives. Rows of the activation matrix are padded
+// (a_row > row size) and the outputs strided, as the matmul driver calls it.
+class SimdVecDotRows : public testing::TestWithParam<Param> {};
+
+TEST_P(SimdVecDotRows, EachRowIsBitIdenticalToVecDot) {
+    const auto& [isa, type] = GetParam();
+    const KernelTable* table = simd_test::simd_table(isa);
+    if (table == nullptr) GTEST_SKIP() << isa << " is not supported by this CPU";
+    const VecDotRowsFn rows = table->vec_dot_rows[(int)type];
+    if (rows == nullptr) GTEST_SKIP() << isa << " has no vec_dot_rows for " << traits(type).name;
+    const TypeTraits& wt = traits(type);
+    const VecDotFn one = table->vec_dot[(int)type];
+    int n_checked = 0;
+    for (Source src : {Source::Quantized, Source::RandomBits}) {
+        for (size_t li = 0; li < kBlockCounts.size(); ++li) {
+            const int64_t n = kBlockCounts[li] * wt.block_elems;
+            const uint32_t seed = 7000 * (uint32_t)type + 13 * (uint32_t)li + (src == Source::RandomBits ? 5 : 0);
+            const std::vector<uint8_t> w = make_weights(wt, n, src, seed);
+            const size_t a_bytes = row_bytes(traits(wt.vec_dot_type), n), a_row = a_bytes + 24;
+            std::vector<uint8_t> acts(a_row * kMaxDotRows);
+            for (int r = 0; r < kMaxDotRows; ++r) {
+                const std::vector<uint8_t> a = make_acts(wt, n, seed + 100 + (uint32_t)r);
+                std::memcpy(acts.data() + r * a_row, a.data(), a_bytes);
+            }
+            for (int nr = 1; nr <= kMaxDotRows; ++nr) {
+                constexpr int64_t kStride = 3;
+                std::vector<float> got(kStride * kMaxDotRows, NAN);
+                rows(n, nr, got.data(), kStride, w.data(), acts.data(), a_row);
+                for (int r = 0; r < nr; ++r) {
+                    float want = NAN;
+                    one(n, &want, w.data(), acts.data() + r * a_row);
+                    EXPECT_EQ(std::memcmp(&got[(size_t)r * kStride], &want, sizeof want), 0)
+                        << isa << " " << wt.name << " n=" << n << " nr=" << nr << " row " << r << ": " << got[r * kStride]
+                        << " vs vec_dot " << want;
+                    ++n_checked;
+                }
+                for (int r = nr; r < kMaxDotRows; ++r) EXPECT_TRUE(std::isnan(got[(size_t)r * kStride])) << "wrote row " << r;
+            }
+        }
+    }
+    EXPECT_GT(n_checked, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTypes, SimdVecDotRows,
                          testing::Combine(testing::ValuesIn(simd_test::simd_isas()), testing::ValuesIn(weight_types())),
                          [](const testing::TestParamInfo<Param>& info) {
                              return simd_test::param_name(std::get<0>(info.param) + "_" +

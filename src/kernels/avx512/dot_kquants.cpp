@@ -12,6 +12,7 @@
 #endif
 
 #include <cstddef>
+#include <type_traits>
 
 #include "kernels/avx2/avx2_common.h"
 #include "kernels/avx512/kernels_avx512.h"
@@ -60,144 +61,155 @@ inline __m128i k4_scales16(const uint32_t sm[4]) {
     return _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sm[1], (int)sm[0]));
 }
 
-}  // namespace
 
-// ref: vec_dot[Q4_K] of ref_kernels(). x = d * sc_j * q - dmin * m_j, q in 0..15, 8 sub-blocks
-// j of 32. Chunk c (elements 64c..64c+63) is 32 bytes of qs: low nibbles are sub-block 2c, high
-// nibbles 2c + 1, so [bytes | bytes >> 4] & 15 is the chunk in element order.
-void vec_dot_q4_k(int64_t n, float* out, const void* vw, const void* va) {
-    const auto* w = static_cast<const uint8_t*>(vw);
-    const auto* a = static_cast<const uint8_t*>(va);
-    constexpr size_t BW = sizeof(BlockQ4_K), BA = sizeof(BlockQ8_K);
-    constexpr size_t kD = offsetof(BlockQ4_K, d), kDmin = offsetof(BlockQ4_K, dmin),
-                     kScales = offsetof(BlockQ4_K, scales), kQs = offsetof(BlockQ4_K, qs);
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
+// Q4_K / Q5_K x Q8_K for R activation rows (row r at a + r * a_row, result at
+// out[r * out_stride]). x = d * sc_j * q - dmin * m_j, q in 0..15 (Q5_K: 0..31), 8 sub-blocks j
+// of 32. Chunk c (elements 64c..64c+63) is 32 bytes of qs: low nibbles are sub-block 2c, high
+// nibbles 2c + 1, so [bytes | bytes >> 4] & 15 is the chunk in element order. Q5_K's fifth bit:
+// in chunk c, element l < 32 takes bit 2c of qh[l], element 32 + l bit 2c + 1: a byte test
+// against [1 << 2c | 1 << 2c+1] on [qh | qh] gives the mask of elements to add 16 to.
+// The quants and scales are unpacked once per block for all rows; each row's float operations
+// are those of R = 1 (the int32 sums are exact), so every row matches the single-row dot bit
+// for bit.
+template <bool kFive>
+struct K4Kernel {
+    template <int R>
+    static void run(int64_t n, float* out, int64_t out_stride, const uint8_t* w, const uint8_t* a, size_t a_row) {
+        using Block = std::conditional_t<kFive, BlockQ5_K, BlockQ4_K>;
+        constexpr size_t BW = sizeof(Block), BA = sizeof(BlockQ8_K);
+        constexpr size_t kD = offsetof(Block, d), kDmin = offsetof(Block, dmin), kScales = offsetof(Block, scales),
+                         kQs = offsetof(Block, qs);
+        static_assert(kDmin == kD + 2);
+        const __m512i m4 = _mm512_set1_epi8(0x0F);
 
-    static_assert(kDmin == kD + 2);
-    __m512 acc = _mm512_setzero_ps();    // d * scaled quant sums
-    __m256 acc_m = _mm256_setzero_ps();  // dmin * mins . bsums
-    for (int64_t i = 0; i < n / kQK_K; ++i) {
-        const uint8_t* bw = w + i * BW;
-        const uint8_t* ba = a + i * BA;
-        const __m128 dd = k_d_dmin(bw + kD, ld_f32(ba + kQ8KD));  // [d, dmin] * d_a
-        uint32_t sm[4];
-        unpack_scales_k4(bw + kScales, sm);
-        acc_m = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)),
-                                _mm256_cvtepi32_ps(k4_min_products(sm, ba + kQ8KBsums)), acc_m);
-        const __m512i sc = _mm512_zextsi128_si512(k4_scales16(sm));
-
-        const uint8_t* qs = bw + kQs;
-        const uint8_t* q8 = ba + kQ8KQs;
-        __m512i sum0 = _mm512_setzero_si512(), sum1 = _mm512_setzero_si512();  // two dpwssd chains
-        auto chunk = [&]<int c>(__m512i& sum) {
-            const __m512i x = bcast256(qs + 32 * c);
-            const __m512i q = _mm512_and_si512(_mm512_mask_srli_epi16(x, 0xFFFF0000u, x, 4), m4);
-            const __m512i p = _mm512_maddubs_epi16(q, ld512(q8 + 64 * c));
-            sum = _mm512_dpwssd_epi32(sum, p, spread_scales<2 * c, 16>(sc));
-        };
-        chunk.template operator()<0>(sum0);
-        chunk.template operator()<1>(sum1);
-        chunk.template operator()<2>(sum0);
-        chunk.template operator()<3>(sum1);
-        acc = _mm512_fmadd_ps(_mm512_broadcastss_ps(dd), _mm512_cvtepi32_ps(_mm512_add_epi32(sum0, sum1)), acc);
+        __m512 acc[R];    // d * scaled quant sums
+        __m256 acc_m[R];  // dmin * mins . bsums
+        for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps(), acc_m[r] = _mm256_setzero_ps();
+        for (int64_t i = 0; i < n / kQK_K; ++i) {
+            const uint8_t* bw = w + i * BW;
+            const uint8_t* ba = a + i * BA;
+            uint32_t sm[4];
+            unpack_scales_k4(bw + kScales, sm);
+            const __m512i sc = _mm512_zextsi128_si512(k4_scales16(sm));
+            // The weight side of the per-row terms, once per block: d and dmin as vectors, and
+            // the mins doubled (m0 m0 m1 m1 ...) for madd against the 16 bsums.
+            const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128((int)ld_u32(bw + kD)));
+            const __m512 d_w = _mm512_broadcastss_ps(dm);
+            const __m256 dmin_w = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
+            const __m128i m8 = _mm_set_epi32(0, 0, (int)sm[3], (int)sm[2]);
+            const __m256i mins_dup = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+            __m512 d[R];  // d * d_a
+            for (int r = 0; r < R; ++r) {
+                const uint8_t* bar = ba + r * a_row;
+                const float da = ld_f32(bar + kQ8KD);
+                d[r] = _mm512_mul_ps(d_w, _mm512_set1_ps(da));
+                const __m256i mins = _mm256_madd_epi16(mins_dup, ld256(bar + kQ8KBsums));
+                acc_m[r] = _mm256_fmadd_ps(_mm256_mul_ps(dmin_w, _mm256_set1_ps(da)), _mm256_cvtepi32_ps(mins), acc_m[r]);
+            }
+            const uint8_t* qs = bw + kQs;
+            __m512i qh;
+            if constexpr (kFive) qh = bcast256(bw + offsetof(BlockQ5_K, qh));
+            __m512i sum[R];
+            for (int r = 0; r < R; ++r) sum[r] = _mm512_setzero_si512();
+            auto chunk = [&]<int c>() {
+                const __m512i x = bcast256(qs + 32 * c);
+                __m512i q = _mm512_and_si512(_mm512_mask_srli_epi16(x, 0xFFFF0000u, x, 4), m4);
+                if constexpr (kFive) {
+                    const __mmask64 high =
+                        _mm512_test_epi8_mask(qh, halves_epi8((char)(1 << (2 * c)), (char)(1 << (2 * c + 1))));
+                    q = _mm512_mask_add_epi8(q, high, q, _mm512_set1_epi8(0x10));
+                }
+                const __m512i s = spread_scales<2 * c, 16>(sc);
+                for (int r = 0; r < R; ++r) {
+                    const __m512i p = _mm512_maddubs_epi16(q, ld512(ba + r * a_row + kQ8KQs + 64 * c));
+                    sum[r] = _mm512_dpwssd_epi32(sum[r], p, s);
+                }
+            };
+            chunk.template operator()<0>();
+            chunk.template operator()<1>();
+            chunk.template operator()<2>();
+            chunk.template operator()<3>();
+            for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(d[r], _mm512_cvtepi32_ps(sum[r]), acc[r]);
+        }
+        // The mins' sum comes off the low half before the one horizontal reduction per row.
+        for (int r = 0; r < R; ++r) {
+            const __m512 total = _mm512_sub_ps(acc[r], _mm512_zextps256_ps512(acc_m[r]));
+            out[r * out_stride] = _mm512_reduce_add_ps(total);
+        }
     }
-    *out = _mm512_reduce_add_ps(acc) - hsum_ps(acc_m);
-}
+};
 
-// ref: vec_dot[Q5_K] of ref_kernels(). As Q4_K plus a fifth bit: in chunk c, element l < 32
-// takes bit 2c of qh[l], element 32 + l bit 2c + 1: a byte test against [1 << 2c | 1 << 2c+1]
-// on [qh | qh] gives the mask of elements to add 16 to.
-void vec_dot_q5_k(int64_t n, float* out, const void* vw, const void* va) {
-    const auto* w = static_cast<const uint8_t*>(vw);
-    const auto* a = static_cast<const uint8_t*>(va);
-    constexpr size_t BW = sizeof(BlockQ5_K), BA = sizeof(BlockQ8_K);
-    constexpr size_t kD = offsetof(BlockQ5_K, d), kDmin = offsetof(BlockQ5_K, dmin),
-                     kScales = offsetof(BlockQ5_K, scales), kQh = offsetof(BlockQ5_K, qh),
-                     kQs = offsetof(BlockQ5_K, qs);
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i b4 = _mm512_set1_epi8(0x10);
-
-    static_assert(kDmin == kD + 2);
-    __m512 acc = _mm512_setzero_ps();
-    __m256 acc_m = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / kQK_K; ++i) {
-        const uint8_t* bw = w + i * BW;
-        const uint8_t* ba = a + i * BA;
-        const __m128 dd = k_d_dmin(bw + kD, ld_f32(ba + kQ8KD));
-        uint32_t sm[4];
-        unpack_scales_k4(bw + kScales, sm);
-        acc_m = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)),
-                                _mm256_cvtepi32_ps(k4_min_products(sm, ba + kQ8KBsums)), acc_m);
-        const __m512i sc = _mm512_zextsi128_si512(k4_scales16(sm));
-
-        const uint8_t* qs = bw + kQs;
-        const uint8_t* q8 = ba + kQ8KQs;
-        const __m512i qh = bcast256(bw + kQh);
-        __m512i sum0 = _mm512_setzero_si512(), sum1 = _mm512_setzero_si512();
-        auto chunk = [&]<int c>(__m512i& sum) {
-            const __m512i x = bcast256(qs + 32 * c);
-            __m512i q = _mm512_and_si512(_mm512_mask_srli_epi16(x, 0xFFFF0000u, x, 4), m4);
-            const __mmask64 high =
-                _mm512_test_epi8_mask(qh, halves_epi8((char)(1 << (2 * c)), (char)(1 << (2 * c + 1))));
-            q = _mm512_mask_add_epi8(q, high, q, b4);
-            const __m512i p = _mm512_maddubs_epi16(q, ld512(q8 + 64 * c));
-            sum = _mm512_dpwssd_epi32(sum, p, spread_scales<2 * c, 16>(sc));
-        };
-        chunk.template operator()<0>(sum0);
-        chunk.template operator()<1>(sum1);
-        chunk.template operator()<2>(sum0);
-        chunk.template operator()<3>(sum1);
-        acc = _mm512_fmadd_ps(_mm512_broadcastss_ps(dd), _mm512_cvtepi32_ps(_mm512_add_epi32(sum0, sum1)), acc);
-    }
-    *out = _mm512_reduce_add_ps(acc) - hsum_ps(acc_m);
-}
-
-// ref: vec_dot[Q6_K] of ref_kernels(). x = d * sc_j * (q - 32), q in 0..63, 16 int8 scales.
+// Q6_K x Q8_K for R rows. x = d * sc_j * (q - 32), q in 0..63, 16 int8 scales.
 // Half h (128 elements): 64 bytes ql[64h..] give the low 4 bits, low nibbles for elements
 // 0..63 of the half and high nibbles for 64..127; qh[32h + l] holds the high 2 bits of
 // elements l, 32 + l, 64 + l, 96 + l at bits 0, 2, 4, 6. Per-16-bit-lane variable shifts of
-// [qh | qh] bring the right pair to bits 4-5 in each 32-byte half.
-void vec_dot_q6_k(int64_t n, float* out, const void* vw, const void* va) {
-    const auto* w = static_cast<const uint8_t*>(vw);
-    const auto* a = static_cast<const uint8_t*>(va);
-    constexpr size_t BW = sizeof(BlockQ6_K), BA = sizeof(BlockQ8_K);
-    constexpr size_t kQl = offsetof(BlockQ6_K, ql), kQh = offsetof(BlockQ6_K, qh),
-                     kScales = offsetof(BlockQ6_K, scales), kD = offsetof(BlockQ6_K, d);
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i m2 = _mm512_set1_epi8(0x30);
-    const __m512i shl_lo = halves_epi16(4, 2);  // elements 0..31: bits 0-1 -> 4-5; 32..63: bits 2-3 -> 4-5
-    const __m512i shr_hi = halves_epi16(0, 2);  // elements 64..95: bits 4-5 stay; 96..127: bits 6-7 -> 4-5
+// [qh | qh] bring the right pair to bits 4-5 in each 32-byte half. As for K4Kernel, each row
+// runs the float operations of R = 1.
+struct Q6KKernel {
+    template <int R>
+    static void run(int64_t n, float* out, int64_t out_stride, const uint8_t* w, const uint8_t* a, size_t a_row) {
+        constexpr size_t BW = sizeof(BlockQ6_K), BA = sizeof(BlockQ8_K);
+        constexpr size_t kQl = offsetof(BlockQ6_K, ql), kQh = offsetof(BlockQ6_K, qh),
+                         kScales = offsetof(BlockQ6_K, scales), kD = offsetof(BlockQ6_K, d);
+        const __m512i m4 = _mm512_set1_epi8(0x0F);
+        const __m512i m2 = _mm512_set1_epi8(0x30);
+        const __m512i shl_lo = halves_epi16(4, 2);  // elements 0..31: bits 0-1 -> 4-5; 32..63: bits 2-3 -> 4-5
+        const __m512i shr_hi = halves_epi16(0, 2);  // elements 64..95: bits 4-5 stay; 96..127: bits 6-7 -> 4-5
 
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t i = 0; i < n / kQK_K; ++i) {
-        const uint8_t* bw = w + i * BW;
-        const uint8_t* ba = a + i * BA;
-        const __m256i sc16 = _mm256_cvtepi8_epi16(ld128(bw + kScales));
-        const __m512i sc = _mm512_zextsi256_si512(sc16);
-        // 32 * sum_j sc_j * bsum_j: the -32 of every quant, 8 int32 lanes
-        const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(sc16, ld256(ba + kQ8KBsums)), 5);
-
-        __m512i sum0 = _mm512_setzero_si512(), sum1 = _mm512_setzero_si512();
-        auto half = [&]<int h>() {
-            const __m512i ql = ld512(bw + kQl + 64 * h);
-            const __m512i qh = bcast256(bw + kQh + 32 * h);
-            const uint8_t* q8 = ba + kQ8KQs + 128 * h;
-            const __m512i q_lo =
-                _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_sllv_epi16(qh, shl_lo), m2));
-            const __m512i q_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
-                                                 _mm512_and_si512(_mm512_srlv_epi16(qh, shr_hi), m2));
-            sum0 = _mm512_dpwssd_epi32(sum0, _mm512_maddubs_epi16(q_lo, ld512(q8)), spread_scales<8 * h, 8>(sc));
-            sum1 =
-                _mm512_dpwssd_epi32(sum1, _mm512_maddubs_epi16(q_hi, ld512(q8 + 64)), spread_scales<8 * h + 4, 8>(sc));
-        };
-        half.template operator()<0>();
-        half.template operator()<1>();
-        const __m512i sumi = _mm512_sub_epi32(_mm512_add_epi32(sum0, sum1), _mm512_zextsi256_si512(offset));
-        const float d = ld_f32(ba + kQ8KD) * ld_f16(bw + kD);
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
+        __m512 acc[R];
+        for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+        for (int64_t i = 0; i < n / kQK_K; ++i) {
+            const uint8_t* bw = w + i * BW;
+            const uint8_t* ba = a + i * BA;
+            const __m256i sc16 = _mm256_cvtepi8_epi16(ld128(bw + kScales));
+            const __m512i sc = _mm512_zextsi256_si512(sc16);
+            __m512i sum[R];
+            for (int r = 0; r < R; ++r) sum[r] = _mm512_setzero_si512();
+            auto half = [&]<int h>() {
+                const __m512i ql = ld512(bw + kQl + 64 * h);
+                const __m512i qh = bcast256(bw + kQh + 32 * h);
+                const __m512i q_lo =
+                    _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_sllv_epi16(qh, shl_lo), m2));
+                const __m512i q_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                                     _mm512_and_si512(_mm512_srlv_epi16(qh, shr_hi), m2));
+                const __m512i s_lo = spread_scales<8 * h, 8>(sc), s_hi = spread_scales<8 * h + 4, 8>(sc);
+                for (int r = 0; r < R; ++r) {
+                    const uint8_t* q8 = ba + r * a_row + kQ8KQs + 128 * h;
+                    sum[r] = _mm512_dpwssd_epi32(sum[r], _mm512_maddubs_epi16(q_lo, ld512(q8)), s_lo);
+                    sum[r] = _mm512_dpwssd_epi32(sum[r], _mm512_maddubs_epi16(q_hi, ld512(q8 + 64)), s_hi);
+                }
+            };
+            half.template operator()<0>();
+            half.template operator()<1>();
+            const float dw = ld_f16(bw + kD);
+            for (int r = 0; r < R; ++r) {
+                const uint8_t* bar = ba + r * a_row;
+                // 32 * sum_j sc_j * bsum_j: the -32 of every quant, 8 int32 lanes
+                const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(sc16, ld256(bar + kQ8KBsums)), 5);
+                const __m512i sumi = _mm512_sub_epi32(sum[r], _mm512_zextsi256_si512(offset));
+                const float d = ld_f32(bar + kQ8KD) * dw;
+                acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc[r]);
+            }
+        }
+        for (int r = 0; r < R; ++r) out[r * out_stride] = _mm512_reduce_add_ps(acc[r]);
     }
-    *out = _mm512_reduce_add_ps(acc);
-}
+};
+
+}  // namespace
+
+// ref: vec_dot[T] of ref_kernels() for each T; the *_rows forms are the same dot on 1..4 rows.
+#define RETORT_AVX512_KQUANT(name, Kernel)                                                                     \
+    void vec_dot_##name(int64_t n, float* out, const void* w, const void* a) {                              \
+        Kernel::run<1>(n, out, 0, static_cast<const uint8_t*>(w), static_cast<const uint8_t*>(a), 0);        \
+    }                                                                                                        \
+    void vec_dot_rows_##name(int64_t n, int nr, float* out, int64_t out_stride, const void* w, const void* a, \
+                             size_t a_row) {                                                                 \
+        dot_rows<Kernel>(n, nr, out, out_stride, w, a, a_row);                                               \
+    }
+RETORT_AVX512_KQUANT(q4_k, K4Kernel<false>)
+RETORT_AVX512_KQUANT(q5_k, K4Kernel<true>)
+RETORT_AVX512_KQUANT(q6_k, Q6KKernel)
+#undef RETORT_AVX512_KQUANT
 
 // ref: vec_dot[Q3_K] of ref_kernels(). x = d * sc_j * (q - 4), q = low 2 bits | high bit << 2.
 // Group g = elements 64g..64g+63 lies in qs[32(g/2)..] at bits 4(g%2) (first 32) and 4(g%2)+2

@@ -61,43 +61,72 @@ inline __m256i dot_u8_offset_x32(__m256i u, __m256i y, int off) {
     return off == 0 ? uy : _mm256_sub_epi32(uy, _mm256_dpbusd_epi32(zero, _mm256_set1_epi8((char)off), y));
 }
 
-// sum over blocks of d_w d_a * (integer block dot) (+ m_w s_a for the *_1 types). Groups of
-// 8 blocks convert their 16 f16 scales at once; pair p of the group (blocks 2p, 2p+1, one
-// pair_sum) takes its two scales from lanes 2p, 2p+1 by one permute. Four accumulators, one per
-// pair, hide the FMA latency. The last nb % 8 blocks go one at a time through block_sum (256-bit).
-template <class PairSum, class BlockSum>
-inline float dot_blocks(int64_t nb, const uint8_t* w, const uint8_t* a, const BlockLayout& l, PairSum pair_sum,
-                        BlockSum block_sum) {
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-    __m256 acc_m = _mm256_setzero_ps();
+// sum over blocks of d_w d_a * (integer block dot) (+ m_w s_a for the *_1 types), for R
+// activation rows against one weight row: row r reads a + r * a_row and writes
+// out[r * out_stride]. Groups of 8 blocks convert their 16 f16 scales at once; pair p of the
+// group (blocks 2p, 2p+1) takes its two scales from lanes 2p, 2p+1 by one permute. Four
+// accumulators per row, one per pair, hide the FMA latency. unpack(bw) turns a pair of weight
+// blocks into register form once; pair_dot(wq, ba) is the integer dot of that with one row's
+// pair, so R rows pay for one unpack. Every row runs exactly the float operations of R = 1 (the
+// integer sums are exact), so its result is bit-identical to the single-row dot. The last
+// nb % 8 blocks go one at a time through block_sum (256-bit).
+template <int R, class Unpack, class PairDot, class BlockSum>
+inline void dot_blocks(int64_t nb, const uint8_t* w, const uint8_t* a, size_t a_row, const BlockLayout& l,
+                       Unpack unpack, PairDot pair_dot, BlockSum block_sum, float* out, int64_t out_stride) {
+    __m512 acc[R][4];
+    __m256 acc_m[R];
+    for (int r = 0; r < R; ++r) {
+        for (int p = 0; p < 4; ++p) acc[r][p] = _mm512_setzero_ps();
+        acc_m[r] = _mm256_setzero_ps();
+    }
     int64_t ib = 0;
     for (; ib + 8 <= nb; ib += 8) {
         const uint8_t* bw = w + ib * l.w_stride;
         const uint8_t* ba = a + ib * l.a_stride;
-        const __m512 d = _mm512_castps256_ps512(
-            _mm256_mul_ps(f16x8_strided(bw + l.w_d, l.w_stride), f16x8_strided(ba + l.a_d, l.a_stride)));
-        if (l.has_min)
-            acc_m =
-                _mm256_fmadd_ps(f16x8_strided(bw + l.w_m, l.w_stride), f16x8_strided(ba + l.a_s, l.a_stride), acc_m);
+        const __m256 wd = f16x8_strided(bw + l.w_d, l.w_stride);
+        __m512 d[R];
+        for (int r = 0; r < R; ++r)
+            d[r] = _mm512_castps256_ps512(_mm256_mul_ps(wd, f16x8_strided(ba + r * a_row + l.a_d, l.a_stride)));
+        if (l.has_min) {
+            const __m256 wm = f16x8_strided(bw + l.w_m, l.w_stride);
+            for (int r = 0; r < R; ++r)
+                acc_m[r] = _mm256_fmadd_ps(wm, f16x8_strided(ba + r * a_row + l.a_s, l.a_stride), acc_m[r]);
+        }
 #pragma GCC unroll 4
         for (int p = 0; p < 4; ++p) {
             const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi32(2 * p), _mm256_set1_epi32(2 * p + 1), 1);
-            const __m512i sumi = pair_sum(bw + 2 * p * l.w_stride, ba + 2 * p * l.a_stride);
-            acc[p] = _mm512_fmadd_ps(_mm512_permutexvar_ps(idx, d), _mm512_cvtepi32_ps(sumi), acc[p]);
+            const auto wq = unpack(bw + 2 * p * l.w_stride);
+            for (int r = 0; r < R; ++r) {
+                const __m512i sumi = pair_dot(wq, ba + r * a_row + 2 * p * l.a_stride);
+                acc[r][p] = _mm512_fmadd_ps(_mm512_permutexvar_ps(idx, d[r]), _mm512_cvtepi32_ps(sumi), acc[r][p]);
+            }
         }
     }
-    __m256 tail = _mm256_setzero_ps();
-    float tail_m = 0.0f;
-    for (; ib < nb; ++ib) {
-        const uint8_t* bw = w + ib * l.w_stride;
-        const uint8_t* ba = a + ib * l.a_stride;
-        const __m256 d = _mm256_set1_ps(ld_f16(bw + l.w_d) * ld_f16(ba + l.a_d));
-        tail = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(block_sum(bw, ba)), tail);
-        if (l.has_min) tail_m += ld_f16(bw + l.w_m) * ld_f16(ba + l.a_s);
+    for (int r = 0; r < R; ++r) {
+        __m256 tail = _mm256_setzero_ps();
+        float tail_m = 0.0f;
+        for (int64_t jb = ib; jb < nb; ++jb) {
+            const uint8_t* bw = w + jb * l.w_stride;
+            const uint8_t* ba = a + r * a_row + jb * l.a_stride;
+            const __m256 dd = _mm256_set1_ps(ld_f16(bw + l.w_d) * ld_f16(ba + l.a_d));
+            tail = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(block_sum(bw, ba)), tail);
+            if (l.has_min) tail_m += ld_f16(bw + l.w_m) * ld_f16(ba + l.a_s);
+        }
+        const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]), _mm512_add_ps(acc[r][2], acc[r][3]));
+        const float total = _mm512_reduce_add_ps(sum) + hsum_ps(tail);
+        out[r * out_stride] = l.has_min ? total + hsum_ps(acc_m[r]) + tail_m : total;
     }
-    const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-    const float total = _mm512_reduce_add_ps(sum) + hsum_ps(tail);
-    return l.has_min ? total + hsum_ps(acc_m) + tail_m : total;
+}
+
+// Signed weight bytes prepared for dot_i8x64 against several rows: |x| and x's sign mask.
+struct SignedBytes {
+    __m512i abs;
+    __mmask64 neg;
+};
+inline SignedBytes signed_bytes(__m512i x) { return {_mm512_abs_epi8(x), _mm512_movepi8_mask(x)}; }
+inline __m512i dot_signed(const SignedBytes& x, __m512i y) {
+    const __m512i sy = _mm512_mask_sub_epi8(y, x.neg, _mm512_setzero_si512(), y);
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), x.abs, sy);
 }
 
 // The 5-bit quants (nibble | bit << 4, 0..31) of one Q5 block, and of two. qh is a bit mask
@@ -115,84 +144,119 @@ inline __m512i q5_bytes_64(const uint8_t* qs0, const uint8_t* qh0, const uint8_t
 constexpr size_t kQ8_0Qs = offsetof(BlockQ8_0, qs);
 constexpr size_t kQ8_1S = offsetof(BlockQ8_1, s), kQ8_1Qs = offsetof(BlockQ8_1, qs);
 
+// Q8_0 x Q8_0.
+struct Q8_0Kernel {
+    template <int R>
+    static void run(int64_t n, float* out, int64_t out_stride, const uint8_t* w, const uint8_t* a, size_t a_row) {
+        constexpr size_t B = sizeof(BlockQ8_0);
+        constexpr BlockLayout l{B, B, offsetof(BlockQ8_0, d), offsetof(BlockQ8_0, d)};
+        dot_blocks<R>(
+            n / kQK8_0, w, a, a_row, l,
+            [](const uint8_t* bw) { return signed_bytes(join256(ld256(bw + kQ8_0Qs), ld256(bw + B + kQ8_0Qs))); },
+            [](const SignedBytes& qw, const uint8_t* ba) {
+                return dot_signed(qw, join256(ld256(ba + kQ8_0Qs), ld256(ba + B + kQ8_0Qs)));
+            },
+            [](const uint8_t* bw, const uint8_t* ba) {
+                return dot_i8x32_vnni(ld256(bw + kQ8_0Qs), ld256(ba + kQ8_0Qs));
+            },
+            out, out_stride);
+    }
+};
+
+// Q4_0 x Q8_0. Quants are nibble - 8.
+struct Q4_0Kernel {
+    template <int R>
+    static void run(int64_t n, float* out, int64_t out_stride, const uint8_t* w, const uint8_t* a, size_t a_row) {
+        constexpr size_t BW = sizeof(BlockQ4_0), BA = sizeof(BlockQ8_0), kQs = offsetof(BlockQ4_0, qs);
+        constexpr BlockLayout l{BW, BA, offsetof(BlockQ4_0, d), offsetof(BlockQ8_0, d)};
+        dot_blocks<R>(
+            n / kQK4_0, w, a, a_row, l, [](const uint8_t* bw) { return nibbles_64(bw + kQs, bw + BW + kQs); },
+            [](__m512i qw, const uint8_t* ba) {
+                return dot_u8_offset_x64(qw, join256(ld256(ba + kQ8_0Qs), ld256(ba + BA + kQ8_0Qs)), 8);
+            },
+            [](const uint8_t* bw, const uint8_t* ba) {
+                return dot_u8_offset_x32(nibbles_32(bw + kQs), ld256(ba + kQ8_0Qs), 8);
+            },
+            out, out_stride);
+    }
+};
+
+// Q5_0 x Q8_0. Quants are (nibble | bit << 4) - 16.
+struct Q5_0Kernel {
+    template <int R>
+    static void run(int64_t n, float* out, int64_t out_stride, const uint8_t* w, const uint8_t* a, size_t a_row) {
+        constexpr size_t BW = sizeof(BlockQ5_0), BA = sizeof(BlockQ8_0);
+        constexpr size_t kQh = offsetof(BlockQ5_0, qh), kQs = offsetof(BlockQ5_0, qs);
+        constexpr BlockLayout l{BW, BA, offsetof(BlockQ5_0, d), offsetof(BlockQ8_0, d)};
+        dot_blocks<R>(
+            n / kQK5_0, w, a, a_row, l,
+            [](const uint8_t* bw) { return q5_bytes_64(bw + kQs, bw + kQh, bw + BW + kQs, bw + BW + kQh); },
+            [](__m512i qw, const uint8_t* ba) {
+                return dot_u8_offset_x64(qw, join256(ld256(ba + kQ8_0Qs), ld256(ba + BA + kQ8_0Qs)), 16);
+            },
+            [](const uint8_t* bw, const uint8_t* ba) {
+                return dot_u8_offset_x32(q5_bytes_32(bw + kQs, bw + kQh), ld256(ba + kQ8_0Qs), 16);
+            },
+            out, out_stride);
+    }
+};
+
+// Q4_1 x Q8_1: d_w d_a sum(q_w q_a) + m_w s_a.
+struct Q4_1Kernel {
+    template <int R>
+    static void run(int64_t n, float* out, int64_t out_stride, const uint8_t* w, const uint8_t* a, size_t a_row) {
+        constexpr size_t BW = sizeof(BlockQ4_1), BA = sizeof(BlockQ8_1), kQs = offsetof(BlockQ4_1, qs);
+        constexpr BlockLayout l{BW,    BA, offsetof(BlockQ4_1, d), offsetof(BlockQ8_1, d), true, offsetof(BlockQ4_1, m),
+                                kQ8_1S};
+        dot_blocks<R>(
+            n / kQK4_1, w, a, a_row, l, [](const uint8_t* bw) { return nibbles_64(bw + kQs, bw + BW + kQs); },
+            [](__m512i qw, const uint8_t* ba) {
+                return dot_u8_offset_x64(qw, join256(ld256(ba + kQ8_1Qs), ld256(ba + BA + kQ8_1Qs)), 0);
+            },
+            [](const uint8_t* bw, const uint8_t* ba) {
+                return dot_u8_offset_x32(nibbles_32(bw + kQs), ld256(ba + kQ8_1Qs), 0);
+            },
+            out, out_stride);
+    }
+};
+
+// Q5_1 x Q8_1: as Q4_1 with 5-bit quants.
+struct Q5_1Kernel {
+    template <int R>
+    static void run(int64_t n, float* out, int64_t out_stride, const uint8_t* w, const uint8_t* a, size_t a_row) {
+        constexpr size_t BW = sizeof(BlockQ5_1), BA = sizeof(BlockQ8_1);
+        constexpr size_t kQh = offsetof(BlockQ5_1, qh), kQs = offsetof(BlockQ5_1, qs);
+        constexpr BlockLayout l{BW,    BA, offsetof(BlockQ5_1, d), offsetof(BlockQ8_1, d), true, offsetof(BlockQ5_1, m),
+                                kQ8_1S};
+        dot_blocks<R>(
+            n / kQK5_1, w, a, a_row, l,
+            [](const uint8_t* bw) { return q5_bytes_64(bw + kQs, bw + kQh, bw + BW + kQs, bw + BW + kQh); },
+            [](__m512i qw, const uint8_t* ba) {
+                return dot_u8_offset_x64(qw, join256(ld256(ba + kQ8_1Qs), ld256(ba + BA + kQ8_1Qs)), 0);
+            },
+            [](const uint8_t* bw, const uint8_t* ba) {
+                return dot_u8_offset_x32(q5_bytes_32(bw + kQs, bw + kQh), ld256(ba + kQ8_1Qs), 0);
+            },
+            out, out_stride);
+    }
+};
+
 }  // namespace
 
-// ref: vec_dot[Q8_0] of ref_kernels().
-void vec_dot_q8_0(int64_t n, float* out, const void* w, const void* a) {
-    constexpr size_t B = sizeof(BlockQ8_0);
-    constexpr BlockLayout l{B, B, offsetof(BlockQ8_0, d), offsetof(BlockQ8_0, d)};
-    *out = dot_blocks(
-        n / kQK8_0, (const uint8_t*)w, (const uint8_t*)a, l,
-        [](const uint8_t* bw, const uint8_t* ba) {
-            const __m512i qw = join256(ld256(bw + kQ8_0Qs), ld256(bw + B + kQ8_0Qs));
-            const __m512i qa = join256(ld256(ba + kQ8_0Qs), ld256(ba + B + kQ8_0Qs));
-            return dot_i8x64(qw, qa);
-        },
-        [](const uint8_t* bw, const uint8_t* ba) { return dot_i8x32_vnni(ld256(bw + kQ8_0Qs), ld256(ba + kQ8_0Qs)); });
-}
-
-// ref: vec_dot[Q4_0] of ref_kernels(). Quants are nibble - 8.
-void vec_dot_q4_0(int64_t n, float* out, const void* w, const void* a) {
-    constexpr size_t BW = sizeof(BlockQ4_0), BA = sizeof(BlockQ8_0), kQs = offsetof(BlockQ4_0, qs);
-    constexpr BlockLayout l{BW, BA, offsetof(BlockQ4_0, d), offsetof(BlockQ8_0, d)};
-    *out = dot_blocks(
-        n / kQK4_0, (const uint8_t*)w, (const uint8_t*)a, l,
-        [](const uint8_t* bw, const uint8_t* ba) {
-            const __m512i qa = join256(ld256(ba + kQ8_0Qs), ld256(ba + BA + kQ8_0Qs));
-            return dot_u8_offset_x64(nibbles_64(bw + kQs, bw + BW + kQs), qa, 8);
-        },
-        [](const uint8_t* bw, const uint8_t* ba) {
-            return dot_u8_offset_x32(nibbles_32(bw + kQs), ld256(ba + kQ8_0Qs), 8);
-        });
-}
-
-// ref: vec_dot[Q5_0] of ref_kernels(). Quants are (nibble | bit << 4) - 16.
-void vec_dot_q5_0(int64_t n, float* out, const void* w, const void* a) {
-    constexpr size_t BW = sizeof(BlockQ5_0), BA = sizeof(BlockQ8_0);
-    constexpr size_t kQh = offsetof(BlockQ5_0, qh), kQs = offsetof(BlockQ5_0, qs);
-    constexpr BlockLayout l{BW, BA, offsetof(BlockQ5_0, d), offsetof(BlockQ8_0, d)};
-    *out = dot_blocks(
-        n / kQK5_0, (const uint8_t*)w, (const uint8_t*)a, l,
-        [](const uint8_t* bw, const uint8_t* ba) {
-            const __m512i qa = join256(ld256(ba + kQ8_0Qs), ld256(ba + BA + kQ8_0Qs));
-            return dot_u8_offset_x64(q5_bytes_64(bw + kQs, bw + kQh, bw + BW + kQs, bw + BW + kQh), qa, 16);
-        },
-        [](const uint8_t* bw, const uint8_t* ba) {
-            return dot_u8_offset_x32(q5_bytes_32(bw + kQs, bw + kQh), ld256(ba + kQ8_0Qs), 16);
-        });
-}
-
-// ref: vec_dot[Q4_1] of ref_kernels(): d_w d_a sum(q_w q_a) + m_w s_a.
-void vec_dot_q4_1(int64_t n, float* out, const void* w, const void* a) {
-    constexpr size_t BW = sizeof(BlockQ4_1), BA = sizeof(BlockQ8_1), kQs = offsetof(BlockQ4_1, qs);
-    constexpr BlockLayout l{BW,    BA, offsetof(BlockQ4_1, d), offsetof(BlockQ8_1, d), true, offsetof(BlockQ4_1, m),
-                            kQ8_1S};
-    *out = dot_blocks(
-        n / kQK4_1, (const uint8_t*)w, (const uint8_t*)a, l,
-        [](const uint8_t* bw, const uint8_t* ba) {
-            const __m512i qa = join256(ld256(ba + kQ8_1Qs), ld256(ba + BA + kQ8_1Qs));
-            return dot_u8_offset_x64(nibbles_64(bw + kQs, bw + BW + kQs), qa, 0);
-        },
-        [](const uint8_t* bw, const uint8_t* ba) {
-            return dot_u8_offset_x32(nibbles_32(bw + kQs), ld256(ba + kQ8_1Qs), 0);
-        });
-}
-
-// ref: vec_dot[Q5_1] of ref_kernels(): as Q4_1 with 5-bit quants.
-void vec_dot_q5_1(int64_t n, float* out, const void* w, const void* a) {
-    constexpr size_t BW = sizeof(BlockQ5_1), BA = sizeof(BlockQ8_1);
-    constexpr size_t kQh = offsetof(BlockQ5_1, qh), kQs = offsetof(BlockQ5_1, qs);
-    constexpr BlockLayout l{BW,    BA, offsetof(BlockQ5_1, d), offsetof(BlockQ8_1, d), true, offsetof(BlockQ5_1, m),
-                            kQ8_1S};
-    *out = dot_blocks(
-        n / kQK5_1, (const uint8_t*)w, (const uint8_t*)a, l,
-        [](const uint8_t* bw, const uint8_t* ba) {
-            const __m512i qa = join256(ld256(ba + kQ8_1Qs), ld256(ba + BA + kQ8_1Qs));
-            return dot_u8_offset_x64(q5_bytes_64(bw + kQs, bw + kQh, bw + BW + kQs, bw + BW + kQh), qa, 0);
-        },
-        [](const uint8_t* bw, const uint8_t* ba) {
-            return dot_u8_offset_x32(q5_bytes_32(bw + kQs, bw + kQh), ld256(ba + kQ8_1Qs), 0);
-        });
-}
+// ref: vec_dot[T] of ref_kernels() for each T; the *_rows forms are the same dot on 1..4 rows.
+#define RETORT_AVX512_LEGACY(name, Kernel)                                                                     \
+    void vec_dot_##name(int64_t n, float* out, const void* w, const void* a) {                              \
+        Kernel::run<1>(n, out, 0, static_cast<const uint8_t*>(w), static_cast<const uint8_t*>(a), 0);        \
+    }                                                                                                        \
+    void vec_dot_rows_##name(int64_t n, int nr, float* out, int64_t out_stride, const void* w, const void* a, \
+                             size_t a_row) {                                                                 \
+        dot_rows<Kernel>(n, nr, out, out_stride, w, a, a_row);                                               \
+    }
+RETORT_AVX512_LEGACY(q8_0, Q8_0Kernel)
+RETORT_AVX512_LEGACY(q4_0, Q4_0Kernel)
+RETORT_AVX512_LEGACY(q5_0, Q5_0Kernel)
+RETORT_AVX512_LEGACY(q4_1, Q4_1Kernel)
+RETORT_AVX512_LEGACY(q5_1, Q5_1Kernel)
+#undef RETORT_AVX512_LEGACY
 
 }  // namespace retort::avx512

@@ -2,6 +2,9 @@
 // avx512 table. Each matches the ref_kernels() entry of the same slot (tests/kernels).
 #pragma once
 
+#include "kernels/kernel_table.h"
+
+#include <cstddef>
 #include <cstdint>
 
 namespace retort::avx512 {
@@ -20,6 +23,31 @@ void vec_dot_q6_k(int64_t n, float* out, const void* w, const void* a);  // x Q8
 void vec_dot_f16(int64_t n, float* out, const void* w, const void* a);   // x F16
 void vec_dot_bf16(int64_t n, float* out, const void* w, const void* a);  // x BF16
 void vec_dot_f32(int64_t n, float* out, const void* w, const void* a);   // x F32
+
+// vec_dot_rows: the same dots on 1..kMaxDotRows activation rows, the weight row unpacked once.
+void vec_dot_rows_q8_0(int64_t n, int nr, float* out, int64_t out_stride, const void* w, const void* a, size_t a_row);
+void vec_dot_rows_q4_0(int64_t n, int nr, float* out, int64_t out_stride, const void* w, const void* a, size_t a_row);
+void vec_dot_rows_q5_0(int64_t n, int nr, float* out, int64_t out_stride, const void* w, const void* a, size_t a_row);
+void vec_dot_rows_q4_1(int64_t n, int nr, float* out, int64_t out_stride, const void* w, const void* a, size_t a_row);
+void vec_dot_rows_q5_1(int64_t n, int nr, float* out, int64_t out_stride, const void* w, const void* a, size_t a_row);
+void vec_dot_rows_q4_k(int64_t n, int nr, float* out, int64_t out_stride, const void* w, const void* a, size_t a_row);
+void vec_dot_rows_q5_k(int64_t n, int nr, float* out, int64_t out_stride, const void* w, const void* a, size_t a_row);
+void vec_dot_rows_q6_k(int64_t n, int nr, float* out, int64_t out_stride, const void* w, const void* a, size_t a_row);
+
+// One vec_dot_rows entry for 1..kMaxDotRows rows from a Kernel class with a static
+// template<int R> run(n, out, out_stride, w, a, a_row).
+template <class Kernel>
+inline void dot_rows(int64_t n, int nr, float* out, int64_t out_stride, const void* w, const void* a, size_t a_row) {
+    static_assert(kMaxDotRows == 4, "dot_rows instantiates 1..4 rows");
+    const auto* pw = static_cast<const uint8_t*>(w);
+    const auto* pa = static_cast<const uint8_t*>(a);
+    switch (nr) {
+        case 1: Kernel::template run<1>(n, out, out_stride, pw, pa, a_row); break;
+        case 2: Kernel::template run<2>(n, out, out_stride, pw, pa, a_row); break;
+        case 3: Kernel::template run<3>(n, out, out_stride, pw, pa, a_row); break;
+        default: Kernel::template run<4>(n, out, out_stride, pw, pa, a_row); break;
+    }
+}
 
 // from_float (quantize.cpp): byte-identical to the reference quantizers.
 void from_float_q8_0(const float* x, void* dst, int64_t n);

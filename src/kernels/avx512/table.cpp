@@ -22,6 +22,16 @@ void add_avx512_kernels(KernelTable& t) {
     set_dot(DType::BF16, avx512::vec_dot_bf16);
     set_dot(DType::F32, avx512::vec_dot_f32);
 
+    auto set_rows = [&](DType type, VecDotRowsFn fn) { t.vec_dot_rows[(int)type] = fn; };
+    set_rows(DType::Q8_0, avx512::vec_dot_rows_q8_0);
+    set_rows(DType::Q4_0, avx512::vec_dot_rows_q4_0);
+    set_rows(DType::Q5_0, avx512::vec_dot_rows_q5_0);
+    set_rows(DType::Q4_1, avx512::vec_dot_rows_q4_1);
+    set_rows(DType::Q5_1, avx512::vec_dot_rows_q5_1);
+    set_rows(DType::Q4_K, avx512::vec_dot_rows_q4_k);
+    set_rows(DType::Q5_K, avx512::vec_dot_rows_q5_k);
+    set_rows(DType::Q6_K, avx512::vec_dot_rows_q6_k);
+
     t.from_float[(int)DType::Q8_0] = avx512::from_float_q8_0;
     t.from_float[(int)DType::Q8_1] = avx512::from_float_q8_1;
     t.from_float[(int)DType::Q8_K] = avx512::from_float_q8_k;
