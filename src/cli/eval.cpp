@@ -44,7 +44,7 @@ struct EvalFlags {
     uint64_t seed = 0;
     float temperature = 0.6f;
     double rps = 0;
-    int retries = 6;
+    int retries = 5;
     double request_timeout_s = 1800, connect_timeout_s = 10;
     int sandbox_parallel = 2;
     double sandbox_timeout_s = 10;

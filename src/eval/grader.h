@@ -1,6 +1,6 @@
 // Grading a run: model outputs in, per-item records and a RunSummary out. Math answers are
 // extracted and compared here; code answers become programs that run in the sandbox, several
-// at once. Writes items.jsonl and summary.json. `retort grade` and, later, `retort eval` (after
+// at once. Writes items.jsonl and summary.json. `retort grade` and `retort eval` (after
 // generating the outputs) both call grade_outputs().
 #pragma once
 
