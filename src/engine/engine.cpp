@@ -70,7 +70,10 @@ Result<std::unique_ptr<Engine>> Engine::load(std::shared_ptr<const GgufFile> sha
                                             n_ctx, cfg.n_ctx_train, available_ram_bytes() / 1073741824.0));
     }
     e->n_ctx_ = n_ctx;
-    KvCacheOptions kvo{cfg.n_layer, cfg.n_embd_kv(), n_ctx * opt.n_seq, kKvBlock, opt.n_seq, opt.kv_type};
+    // Blocks are per sequence: each of n_seq sequences must hold n_ctx positions on its own.
+    const int64_t blocks_per_seq = (n_ctx + kKvBlock - 1) / kKvBlock;
+    KvCacheOptions kvo{cfg.n_layer, cfg.n_embd_kv(), blocks_per_seq * kKvBlock * opt.n_seq, kKvBlock, opt.n_seq,
+                       opt.kv_type};
     auto kv = KvCache::create(kvo);
     if (!kv.ok()) return kv.error();
     e->kv_ = std::move(kv.value());

@@ -1,0 +1,32 @@
+// Engine::load sizing: the KV cache gives every one of n_seq sequences its full n_ctx
+// positions, whatever n_ctx is modulo the cache's block size.
+#include "engine/engine.h"
+
+#include <gtest/gtest.h>
+
+namespace retort {
+namespace {
+
+const std::string kTiny = std::string(RETORT_TEST_DATA) + "/tiny/tiny-qwen2-F32.gguf";
+
+TEST(Engine, EverySequenceHoldsTheWholeContext) {
+    for (int64_t n_ctx : {1, 17, 32, 33, 100}) {
+        EngineOptions opt;
+        opt.n_threads = 1;
+        opt.n_ctx = n_ctx;
+        opt.n_seq = 8;
+        auto e = Engine::load(kTiny, opt);
+        ASSERT_TRUE(e.ok()) << e.error().message;
+        Engine& engine = *e.value();
+        std::vector<float> logits;
+        for (int32_t s = 0; s < 8; ++s) {
+            Batch batch;
+            for (int64_t i = 0; i < n_ctx; ++i) batch.add(1 + (int32_t)i % 50, (int32_t)i, s, i + 1 == n_ctx);
+            const Status st = engine.step(batch, logits);
+            EXPECT_TRUE(st.ok()) << "n_ctx " << n_ctx << " sequence " << s << ": " << st.error().message;
+        }
+    }
+}
+
+}  // namespace
+}  // namespace retort
