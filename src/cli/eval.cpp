@@ -18,6 +18,7 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -326,6 +327,7 @@ int run_eval(EvalFlags& fl) {
     ginfo.samples = fl.samples;
 
     eval::GenerateFn generate;
+    std::atomic<int64_t> n_too_long{0};
     if (remote) {
         generate = [&](const eval::GenerationJob& job) -> Result<eval::Generated> {
             eval::ChatRequest req;
@@ -359,7 +361,15 @@ int run_eval(EvalFlags& fl) {
             req.generation.sampling.seed = job.seed;
             req.generation.max_tokens = fl.max_tokens;
             req.reasoning_budget = fl.reasoning_budget;
-            return local->generate(req);
+            auto g = local->generate(req);
+            if (g.ok() || g.error().kind != ErrorKind::kContextFull) return g;
+            // A prompt the context cannot hold: no answer (graded as cut off), and the run goes on.
+            n_too_long.fetch_add(1);
+            eval::Generated none;
+            none.finish_reason = "length";
+            none.reasoning_tokens = 0;
+            none.answer_tokens = 0;
+            return none;
         };
     }
 
@@ -384,6 +394,10 @@ int run_eval(EvalFlags& fl) {
                        name, gen.error().message, ro.outputs_path, r.dir);
             return 1;
         }
+        if (const int64_t n = n_too_long.exchange(0); n > 0)
+            fmt::print(stderr, "retort eval: {}: {} prompt(s) did not fit the context of {} tokens and have no answer "
+                               "(raise --ctx)\n",
+                       name, n, local->worker().n_ctx());
         if (gen->dropped_lines > 0)
             fmt::print(stderr, "retort eval: {}: dropped {} cut-off line(s) from outputs.jsonl\n", name,
                        gen->dropped_lines);

@@ -238,6 +238,24 @@ TEST_F(EvalCli, SamplesGivePassAtK) {
     for (const auto& [id, set] : seeds) EXPECT_EQ(set.size(), 2u) << id;
 }
 
+TEST_F(EvalCli, DefaultModelAndPromptsOverTheContext) {
+    // No -m: the embedded stories260K (a 128-token context). Prompts that do not fit get no
+    // answer (graded as cut off) and the run goes on; --ctx makes room.
+    Cmd c = run("eval --suite gsm8k --limit 2 --max-tokens 8 --parallel 2 --out " + path("small"));
+    ASSERT_EQ(c.rc, 0) << c.out;
+    EXPECT_NE(c.out.find("2 prompt(s) did not fit the context of 128 tokens"), std::string::npos) << c.out;
+    json s = read_json(path("small") + "/summary.json");
+    EXPECT_EQ(s["n"], 2);
+    EXPECT_EQ(s["n_truncated"], 2);
+    EXPECT_EQ(s["model"]["name"], "stories260K");
+    c = run("eval --suite gsm8k --limit 2 --max-tokens 8 --parallel 2 --ctx 1024 --out " + path("big"));
+    ASSERT_EQ(c.rc, 0) << c.out;
+    EXPECT_EQ(c.out.find("did not fit"), std::string::npos) << c.out;
+    s = read_json(path("big") + "/summary.json");
+    EXPECT_EQ(s["n"], 2);
+    EXPECT_GT(s["perf"]["mean_reasoning_tokens"].get<double>() + s["perf"]["mean_answer_tokens"].get<double>(), 0);
+}
+
 TEST_F(EvalCli, BadInputIsOneLineAndExit2) {
     const std::string m = " -m " + kModel;
     const std::vector<std::pair<std::string, std::string>> cases = {
