@@ -277,7 +277,8 @@ TEST(Endpoint, BackoffDoublesUpToTheCap) {
 }
 
 TEST(Endpoint, BadUrlsAreRefused) {
-    for (const char* url : {"", "localhost:8080", "ftp://x/", "http://", "http://host:99999", "http://a b/"}) {
+    for (const char* url : {"", "localhost:8080", "ftp://x/", "http://", "http://host:99999", "http://a b/", "http://h:/",
+                            "http://h:8x", "http://[::1", "http://h/a b", "http://h/?q"}) {
         EndpointOptions o;
         o.url = url;
         EXPECT_FALSE(EndpointClient::create(o).ok()) << url;
@@ -287,6 +288,10 @@ TEST(Endpoint, BadUrlsAreRefused) {
     auto c = EndpointClient::create(o);
     ASSERT_TRUE(c.ok());
     EXPECT_EQ((*c)->base_url(), "https://api.example.com");
+    o.url = "http://[::1]:8080/api/";
+    c = EndpointClient::create(o);
+    ASSERT_TRUE(c.ok());
+    EXPECT_EQ((*c)->base_url(), "http://[::1]:8080/api");
 }
 
 }  // namespace
