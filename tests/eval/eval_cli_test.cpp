@@ -14,7 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
 #include <map>
 #include <set>
 
@@ -220,6 +222,52 @@ TEST_F(EvalCli, ResumeGeneratesOnlyWhatIsMissing) {
     c = run(args + " --resume");  // nothing left to do: grades again, generates nothing
     ASSERT_EQ(c.rc, 0) << c.out;
     EXPECT_NE(c.out.find("gsm8k: generated 0 outputs (3 resumed)"), std::string::npos) << c.out;
+}
+
+TEST_F(EvalCli, FailingEndpointStopsAndResumeFinishes) {
+    // A stand-in endpoint: two good answers, then HTTP 500 until `healed`.
+    std::atomic<int> calls{0};
+    std::atomic<bool> healed{false};
+    httplib::Server svr;
+    svr.Get("/v1/models", [](const httplib::Request&, httplib::Response& res) {
+        res.set_content(R"({"object":"list","data":[{"id":"stand-in","object":"model"}]})", "application/json");
+    });
+    svr.Post("/v1/chat/completions", [&](const httplib::Request&, httplib::Response& res) {
+        if (calls.fetch_add(1) >= 2 && !healed.load()) {
+            res.status = 500;
+            res.set_content(R"({"error":{"message":"overloaded"}})", "application/json");
+            return;
+        }
+        res.set_content(R"({"choices":[{"message":{"role":"assistant","reasoning_content":"so",)"
+                        R"("content":"\\boxed{18}"},"finish_reason":"stop"}],)"
+                        R"("usage":{"completion_tokens":5,"completion_tokens_details":{"reasoning_tokens":2}}})",
+                        "application/json");
+    });
+    const int port = svr.bind_to_any_port("127.0.0.1");
+    std::thread listener([&] { svr.listen_after_bind(); });
+    while (!svr.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    const std::string args = "eval --suite gsm8k --limit 4 --parallel 1 --retries 1 --endpoint http://127.0.0.1:" +
+                             std::to_string(port) + " --out " + path("flaky");
+    Cmd c = run(args);
+    EXPECT_EQ(c.rc, 1) << c.out;
+    EXPECT_NE(c.out.find("HTTP 500: overloaded (gave up after 2 attempts)"), std::string::npos) << c.out;
+    EXPECT_NE(c.out.find("rerun with --resume"), std::string::npos) << c.out;
+    EXPECT_EQ(read_lines(path("flaky") + "/outputs.jsonl").size(), 2u);
+    healed = true;
+    c = run(args + " --resume");
+    EXPECT_EQ(c.rc, 0) << c.out;
+    EXPECT_NE(c.out.find("gsm8k: generated 2 outputs (2 resumed)"), std::string::npos) << c.out;
+    const json s = read_json(path("flaky") + "/summary.json");
+    EXPECT_EQ(s["n"], 4);
+    EXPECT_EQ(s["model"]["name"], "stand-in");
+    EXPECT_EQ(s["perf"]["mean_reasoning_tokens"], 2.0);
+    EXPECT_EQ(s["perf"]["mean_answer_tokens"], 3.0);
+    const auto items = read_lines(path("flaky") + "/items.jsonl");
+    ASSERT_EQ(items.size(), 4u);
+    EXPECT_EQ(items[0]["output"], "<think>\nso\n</think>\n\n\\boxed{18}");
+    EXPECT_EQ(items[0]["correct"], true);  // gsm8k item 0 is 18
+    svr.stop();
+    listener.join();
 }
 
 TEST_F(EvalCli, SamplesGivePassAtK) {
