@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "util/bandwidth.h"
+#include "util/fp16.h"
 #include "util/memory.h"
 
 #include <fmt/core.h>
@@ -12,6 +13,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <random>
 #include <sys/utsname.h>
 
@@ -27,6 +29,7 @@ struct BenchFlags {
     std::vector<int64_t> depths{0};
     std::vector<int64_t> parallel{1};
     int reps = 5;
+    std::string depth_fill = "compute";  // how -d fills the KV cache: "compute" or "random"
     bool json = false, md = false;
 };
 
@@ -58,6 +61,30 @@ Result<Result1> measure(int reps, int64_t tokens, F&& body) {
     for (double v : tps) sum += v;
     r.mean = sum / tps.size();
     return r;
+}
+
+// --depth-fill random: the first d positions of a sequence get random K/V rows (N(0, 1) in
+// the cache's type) instead of running d prompt tokens. Generation reads them exactly as it
+// reads computed ones, so tg@dN measures the same work without minutes of prefill at 16K.
+Status fill_random(KvCache& kv, int32_t seq, int64_t d, std::mt19937& rng) {
+    if (Status st = kv.reserve(seq, d); !st.ok()) return st;
+    const bool f16 = kv.options().type == DType::F16;
+    const int64_t n = kv.options().n_embd_kv;
+    constexpr int64_t kPool = 257;  // distinct rows, reused cyclically
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> pool_f32((size_t)(kPool * n));
+    for (float& x : pool_f32) x = normal(rng);
+    std::vector<uint16_t> pool_f16(pool_f32.size());
+    for (size_t i = 0; i < pool_f32.size(); ++i) pool_f16[i] = f32_to_fp16(pool_f32[i]);
+    const uint8_t* src = f16 ? (const uint8_t*)pool_f16.data() : (const uint8_t*)pool_f32.data();
+    const size_t row = kv.row_bytes();
+    for (int64_t il = 0; il < kv.options().n_layer; ++il)
+        for (int64_t pos = 0; pos < d; ++pos) {
+            std::memcpy(kv.k_row(il, seq, pos), src + (size_t)((pos + il) % kPool) * row, row);
+            std::memcpy(kv.v_row(il, seq, pos), src + (size_t)((pos + 7 * il + 3) % kPool) * row, row);
+        }
+    kv.set_len(seq, d);
+    return ok_status();
 }
 
 std::string cpu_name() {
@@ -132,6 +159,11 @@ int run_bench(BenchFlags& fl) {
                 // Fill every sequence to depth d once; each repetition rewinds to d.
                 for (int64_t s = 0; s < par; ++s) {
                     e.truncate((int32_t)s, 0);
+                    if (fl.depth_fill == "random") {
+                        if (Status st = fill_random(e.kv(), (int32_t)s, d, rng); !st.ok())
+                            return fail("bench", st.error().message);
+                        continue;
+                    }
                     for (int64_t done = 0; done < d;) {
                         const int64_t chunk = std::min<int64_t>(512, d - done);
                         batch.clear();
@@ -219,6 +251,10 @@ void register_bench(CLI::App& app, CommandList& commands) {
     sub->add_option("-t,--threads", fl->threads, "Thread counts (default: all cores)")->delimiter(',')->check(CLI::Range(1, 1024));
     sub->add_option("-d,--depth", fl->depths, "Context depths for tg tests")->delimiter(',')->check(CLI::Range((int64_t)0, (int64_t)1 << 22));
     sub->add_option("--parallel", fl->parallel, "Sequences decoding together")->delimiter(',')->check(CLI::Range((int64_t)1, (int64_t)256));
+    sub->add_option("--depth-fill", fl->depth_fill,
+                    "How -d fills the KV cache: compute (run d prompt tokens) or random (random K/V rows: the same "
+                    "generation work without the prefill)")
+        ->check(CLI::IsMember({"compute", "random"}));
     sub->add_option("-r,--reps", fl->reps, "Repetitions after one warm-up")->check(CLI::Range(1, 1000));
     auto* j = sub->add_flag("--json", fl->json, "Print JSON");
     sub->add_flag("--md", fl->md, "Print a markdown table")->excludes(j);

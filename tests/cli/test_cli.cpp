@@ -4,6 +4,8 @@
 #include "gguf/gguf_writer.h"
 
 #include <gtest/gtest.h>
+
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -155,6 +157,28 @@ TEST(Cli, InfoDescribesModelsAndMemory) {
     ASSERT_EQ(v.rc, 0) << v.err;
     EXPECT_NE(v.out.find("present"), std::string::npos);  // the R1 chat template
     EXPECT_NE(v.out.find("vocab-only"), std::string::npos);
+}
+
+// bench --json: the documented shape, one result per test (pp, tg, tg at depth by both fills,
+// tg with parallel sequences whose context is not a multiple of the KV block), finite rates.
+TEST(Cli, BenchJsonHasEveryTest) {
+    for (const char* fill : {"compute", "random"}) {
+        Output r = retort(std::string("bench -m ") + kData + "/tiny/tiny-qwen2-Q4_K_M.gguf -p 8 -n 4 -t 1 -r 1 " +
+                          "-d 0,40 --parallel 1,3 --json --depth-fill " + fill);
+        ASSERT_EQ(r.rc, 0) << r.err;
+        const auto j = nlohmann::json::parse(r.out);
+        std::vector<std::string> tests;
+        for (const auto& t : j["results"]) {
+            tests.push_back(t["test"].get<std::string>());
+            EXPECT_EQ(t["reps"], 1);
+            const double mean = t["tokens_per_s"]["mean"].get<double>();
+            EXPECT_TRUE(mean > 0 && std::isfinite(mean)) << t.dump();
+        }
+        EXPECT_EQ(tests, (std::vector<std::string>{"pp8", "tg4", "tg4x3", "tg4@d40", "tg4@d40x3"})) << r.out;
+        EXPECT_GT(j["peak_rss_bytes"].get<double>(), 0);
+    }
+    Output bad = retort("bench -n 4 --depth-fill zeros");
+    EXPECT_EQ(bad.rc, 2);
 }
 
 // Bad input: one line of error (plus the usage hint), exit 2, never a signal.
