@@ -50,9 +50,8 @@ struct Scheduler::Planning {
     std::unordered_map<RequestId, size_t> row_of;
 };
 
-Scheduler::Scheduler(const SchedulerOptions& opt) : opt_(opt) {
+Scheduler::Scheduler(const SchedulerOptions& opt) : opt_(opt), pool_(opt.n_blocks, opt.block_size, opt.n_seq) {
     slots_.resize((size_t)opt.n_seq);
-    blocks_free_ = opt.n_blocks;
 }
 
 Result<Scheduler> Scheduler::create(const SchedulerOptions& opt) {
@@ -80,29 +79,43 @@ Status Scheduler::add(RequestId id, std::vector<int32_t> prompt) {
 void Scheduler::truncate_slot(int32_t slot, int64_t n_pos, std::vector<KvOp>& ops) {
     Slot& s = slots_[(size_t)slot];
     if (n_pos >= s.n_reserved && n_pos >= (int64_t)s.tokens.size()) return;
-    if ((int64_t)s.tokens.size() > n_pos) s.tokens.resize((size_t)n_pos);
-    blocks_free_ += blocks_for(s.n_reserved) - blocks_for(n_pos);
-    s.n_reserved = n_pos;
-    ops.push_back({KvOp::Kind::kTruncate, slot, -1, n_pos});
+    assert(n_pos <= (int64_t)s.tokens.size() && pool_.len(slot) == (int64_t)s.tokens.size());
+    // Inside a block shared with another slot the whole block goes (BlockPool's rule): the op
+    // carries the length actually kept, so the cache never has to round it.
+    const int64_t kept = pool_.truncate(slot, n_pos);
+    s.tokens.resize((size_t)kept);
+    s.n_reserved = kept;
+    ops.push_back({KvOp::Kind::kTruncate, slot, -1, kept});
 }
 
-int64_t Scheduler::reclaimable(int32_t protect_a, int32_t protect_b) const {
-    int64_t n = 0;
+int64_t Scheduler::reclaimable(int32_t protect_a, int32_t protect_b, int32_t trim, int64_t trim_len) const {
+    std::vector<int64_t> keep(slots_.size(), -1);
     for (size_t i = 0; i < slots_.size(); ++i)
-        if (slots_[i].owner == 0 && (int32_t)i != protect_a && (int32_t)i != protect_b)
-            n += blocks_for(slots_[i].n_reserved);
-    return n;
+        if (slots_[i].owner == 0 && (int32_t)i != protect_a && (int32_t)i != protect_b) keep[i] = 0;
+    if (trim >= 0) keep[(size_t)trim] = trim_len;
+    return pool_.freed_if(keep);
 }
 
 bool Scheduler::make_room(int64_t need, int32_t protect_a, int32_t protect_b, bool allow_preempt,
                           uint64_t requester_arrival, Planning& p) {
-    while (blocks_free_ < need) {
+    while (pool_.n_free() < need) {
         // Least recently used idle cache first: it is the least likely to be asked for again.
-        int32_t victim = -1;
+        // Only caches whose eviction frees something count: a block shared with a running
+        // request (or a protected slot) stays held whoever else lets it go.
+        std::vector<int64_t> keep(slots_.size(), -1);
         for (size_t i = 0; i < slots_.size(); ++i) {
             const Slot& s = slots_[i];
-            if (s.owner != 0 || s.n_reserved == 0 || (int32_t)i == protect_a || (int32_t)i == protect_b) continue;
-            if (victim < 0 || s.last_used < slots_[(size_t)victim].last_used) victim = (int32_t)i;
+            if (s.owner == 0 && pool_.n_held((int32_t)i) > 0 && (int32_t)i != protect_a && (int32_t)i != protect_b)
+                keep[i] = 0;
+        }
+        const int64_t all = pool_.freed_if(keep);
+        int32_t victim = -1;
+        for (size_t i = 0; i < slots_.size() && all > 0; ++i) {
+            if (keep[i] < 0) continue;
+            if (victim >= 0 && slots_[i].last_used >= slots_[(size_t)victim].last_used) continue;
+            keep[i] = -1;  // does leaving this one out lose a block?
+            if (pool_.freed_if(keep) < all) victim = (int32_t)i;
+            keep[i] = 0;
         }
         if (victim >= 0) {
             truncate_slot(victim, 0, p.plan.kv_ops);
@@ -160,8 +173,9 @@ void Scheduler::add_row(Request& r, int64_t n, Planning& p) {
     assert(n >= 1 && r.n_computed + n <= (int64_t)r.tokens.size());
     Slot& s = slots_[(size_t)r.slot];
     const int64_t end = r.n_computed + n;
-    blocks_free_ -= blocks_for(end) - blocks_for(s.n_reserved);
-    assert(blocks_free_ >= 0);
+    const Status st = pool_.reserve(r.slot, end);  // make_room() left the blocks free
+    assert(st.ok());
+    (void)st;
     s.n_reserved = end;
     StepRow row;
     row.id = r.id;
@@ -177,11 +191,10 @@ void Scheduler::add_row(Request& r, int64_t n, Planning& p) {
 bool Scheduler::schedule_running(Request& r, Planning& p) {
     int64_t n = chunk_for(r, p.budget);
     if (n == 0) return false;
-    const Slot& s = slots_[(size_t)r.slot];
-    const int64_t need = blocks_for(r.n_computed + n) - blocks_for(s.n_reserved);
+    const int64_t need = pool_.blocks_missing(r.slot, r.n_computed + n);
     if (need > 0 && !make_room(need, r.slot, -1, /*allow_preempt=*/true, r.arrival, p)) {
         // Take what the free blocks allow; with none, step aside so older requests can grow.
-        const int64_t fit = (blocks_for(s.n_reserved) + blocks_free_) * opt_.block_size - r.n_computed;
+        const int64_t fit = (pool_.n_held(r.slot) + pool_.n_free()) * opt_.block_size - r.n_computed;
         n = std::min(n, fit);
         if (n <= 0) {
             preempt(r, p);
@@ -215,8 +228,11 @@ bool Scheduler::admit(Request& r, Planning& p) {
         }
     }
     if (dst < 0) return false;  // every slot runs a request
+    // What dst keeps of its cache: less than dst_prefix when that ends inside a shared block.
+    const int64_t dst_keep = pool_.truncated_len(dst, dst_prefix);
+    const int64_t bs = opt_.block_size;
 
-    // A clearly longer prefix elsewhere (a running request, or another cache) is copied.
+    // A clearly longer prefix elsewhere (a running request, or another cache) is shared or copied.
     int32_t src = -1;
     int64_t src_prefix = 0;
     if (opt_.prefix_cache) {
@@ -228,29 +244,54 @@ bool Scheduler::admit(Request& r, Planning& p) {
                 src_prefix = l;
             }
         }
-        if (src_prefix < dst_prefix + opt_.min_prefix_copy) src = -1;
+        // A running request still computing a longer prefix of this prompt (typically one
+        // admitted a moment ago with the same system prompt): wait for its blocks rather than
+        // compute them twice. Bounded: that request prefills every step until it is done.
+        if (opt_.share_prefix) {
+            const int64_t have = std::max(dst_keep, src_prefix);
+            for (RequestId id : running_) {
+                const Request& o = reqs_.at(id);
+                if (o.n_computed >= (int64_t)o.tokens.size() - 1) continue;  // decoding: all cached
+                if (std::min(common_prefix(o.tokens, r.tokens), cap) / bs > have / bs) return false;
+            }
+        }
+        if (src_prefix < dst_keep + opt_.min_prefix_copy) src = -1;
     }
 
     // Admit only with room for the whole prompt plus one generated token, even when this step
-    // computes a chunk of it: a request admitted on a sliver would be preempted at once. The
-    // slot's own blocks, the free ones and the idle caches that could be evicted (the copy
-    // source only after the copy) all count.
-    const int64_t avail = blocks_free_ + blocks_for(slots_[(size_t)dst].n_reserved) + reclaimable(dst, -1);
-    const int64_t want = std::min<int64_t>((int64_t)r.tokens.size() + 1, opt_.n_ctx);
-    if (blocks_for(want) > avail) return false;
+    // computes a chunk of it: a request admitted on a sliver would be preempted at once. Free
+    // blocks and what evicting idle caches would free count (never the source of a share: its
+    // blocks are the ones taken); whole blocks taken from a prefix cost nothing.
+    const int64_t want = blocks_for(std::min<int64_t>((int64_t)r.tokens.size() + 1, opt_.n_ctx));
+    if (src >= 0 && opt_.share_prefix &&
+        want - src_prefix / bs > pool_.n_free() + reclaimable(src, -1, dst, 0))
+        src = -1;  // not affordable while src holds its blocks: keep dst's own prefix instead
+    if (src >= 0 && !opt_.share_prefix && want > pool_.n_free() + reclaimable(-1, -1, dst, 0)) return false;
+    if (src < 0 && want - blocks_for(dst_keep) > pool_.n_free() + reclaimable(-1, -1, dst, dst_keep)) return false;
 
     if (src >= 0) {
-        // The copy needs its blocks free while the source still holds its rows.
+        // The share (or copy) needs its blocks free while the source still holds its rows.
         truncate_slot(dst, 0, p.plan.kv_ops);
-        if (!make_room(blocks_for(src_prefix), dst, src, /*allow_preempt=*/false, 0, p)) {
+        const int64_t cost = opt_.share_prefix ? pool_.share_cost(src_prefix) : blocks_for(src_prefix);
+        if (!make_room(cost, dst, src, /*allow_preempt=*/false, 0, p)) {
             src = -1;  // fall back to computing the prompt in the (now empty) slot
         } else {
             Slot& d = slots_[(size_t)dst];
             const Slot& s = slots_[(size_t)src];
+            if (opt_.share_prefix) {
+                const auto tail = pool_.share_prefix(dst, src, src_prefix);
+                assert(tail.ok());
+                (void)tail;
+            } else {
+                const Status st = pool_.reserve(dst, src_prefix);
+                assert(st.ok());
+                (void)st;
+                pool_.set_len(dst, src_prefix);
+            }
             d.tokens.assign(s.tokens.begin(), s.tokens.begin() + src_prefix);
             d.n_reserved = src_prefix;
-            blocks_free_ -= blocks_for(src_prefix);
-            p.plan.kv_ops.push_back({KvOp::Kind::kCopyPrefix, dst, src, src_prefix});
+            p.plan.kv_ops.push_back(
+                {opt_.share_prefix ? KvOp::Kind::kSharePrefix : KvOp::Kind::kCopyPrefix, dst, src, src_prefix});
         }
     } else {
         truncate_slot(dst, dst_prefix, p.plan.kv_ops);
@@ -260,9 +301,9 @@ bool Scheduler::admit(Request& r, Planning& p) {
     r.n_reused = r.n_computed;
 
     int64_t n = chunk_for(r, p.budget);
-    const int64_t need = blocks_for(r.n_computed + n) - blocks_for(d.n_reserved);
+    const int64_t need = pool_.blocks_missing(dst, r.n_computed + n);
     if (need > 0 && !make_room(need, dst, -1, /*allow_preempt=*/false, 0, p)) {
-        n = std::min(n, (blocks_for(d.n_reserved) + blocks_free_) * opt_.block_size - r.n_computed);
+        n = std::min(n, (pool_.n_held(dst) + pool_.n_free()) * opt_.block_size - r.n_computed);
         if (n <= 0) {  // the slot keeps the prepared prefix as an idle cache
             r.n_computed = 0;
             r.n_reused = 0;
@@ -326,6 +367,7 @@ void Scheduler::commit(const StepPlan& plan) {
         Slot& s = slots_[(size_t)r.slot];
         assert(r.n_computed == row.pos0 && (int64_t)s.tokens.size() == row.pos0);
         s.tokens.insert(s.tokens.end(), row.tokens.begin(), row.tokens.end());
+        pool_.set_len(r.slot, (int64_t)s.tokens.size());
         r.n_computed += (int64_t)row.tokens.size();
     }
     in_step_ = false;
@@ -385,18 +427,29 @@ SchedulerStats Scheduler::stats() const {
     st.n_waiting = (int64_t)waiting_.size();
     st.n_running = (int64_t)running_.size();
     st.blocks_total = opt_.n_blocks;
-    st.blocks_free = blocks_free_;
-    for (const Slot& s : slots_) (s.owner != 0 ? st.blocks_running : st.blocks_cached) += blocks_for(s.n_reserved);
+    st.blocks_free = pool_.n_free();
+    st.blocks_shared = pool_.n_shared();
+    // A block any running request holds counts as running, even if an idle cache shares it.
+    std::vector<bool> running((size_t)opt_.n_blocks, false);
+    for (size_t i = 0; i < slots_.size(); ++i)
+        if (slots_[i].owner != 0)
+            for (int32_t b : pool_.table((int32_t)i)) running[(size_t)b] = true;
+    st.blocks_running = std::count(running.begin(), running.end(), true);
+    st.blocks_cached = pool_.n_used() - st.blocks_running;
     st.n_preemptions = n_preemptions_;
     st.n_reused_tokens = n_reused_tokens_;
     return st;
 }
 
 std::string Scheduler::check_invariants() const {
-    int64_t used = 0;
+    if (std::string e = pool_.check(); !e.empty()) return "books: " + e;
     for (size_t i = 0; i < slots_.size(); ++i) {
         const Slot& s = slots_[i];
-        used += blocks_for(s.n_reserved);
+        if (pool_.n_held((int32_t)i) != blocks_for(s.n_reserved))
+            return fmt::format("slot {} books {} positions in {} blocks", i, s.n_reserved, pool_.n_held((int32_t)i));
+        if (pool_.len((int32_t)i) != (int64_t)s.tokens.size())
+            return fmt::format("slot {}: the pool holds {} positions, the slot {} tokens", i, pool_.len((int32_t)i),
+                               s.tokens.size());
         if ((int64_t)s.tokens.size() > s.n_reserved)
             return fmt::format("slot {} holds {} tokens but books only {} positions", i, s.tokens.size(), s.n_reserved);
         if (!in_step_ && (int64_t)s.tokens.size() != s.n_reserved)
@@ -415,9 +468,6 @@ std::string Scheduler::check_invariants() const {
                 return fmt::format("slot {}: its tokens are not request {}'s computed prefix", i, r.id);
         }
     }
-    if (used + blocks_free_ != opt_.n_blocks)
-        return fmt::format("blocks: {} used + {} free != {} total", used, blocks_free_, opt_.n_blocks);
-    if (blocks_free_ < 0) return fmt::format("blocks: {} free", blocks_free_);
     if (running_.size() + waiting_.size() != reqs_.size())
         return fmt::format("{} running + {} waiting != {} requests", running_.size(), waiting_.size(), reqs_.size());
     if (running_.size() > slots_.size()) return fmt::format("{} running in {} slots", running_.size(), slots_.size());

@@ -10,17 +10,24 @@
 //   1. the next token of every running request that is decoding (one uncomputed token),
 //   2. the next chunk of every running request still prefilling (chunked prefill),
 //   3. the first chunk of waiting requests, oldest first, while a slot and KV blocks are free.
-// KV blocks are counted exactly as KvCache hands them out: a slot holding n positions owns
-// ceil(n / block_size) blocks. When a running request cannot grow, idle prefix caches are
-// evicted first (least recently used), then the newest running request is preempted: its KV
-// is dropped and it waits again, to be recomputed from its tokens later.
+// KV blocks are booked exactly as KvCache hands them out: the books are a kv/BlockPool fed the
+// same operations, so a slot holding n positions holds ceil(n / block_size) blocks and a block
+// shared by several slots is counted once. When a running request cannot grow, idle prefix
+// caches are evicted first (least recently used, among those whose eviction frees a block: a
+// cache whose blocks a running request shares frees nothing), then the newest running request
+// is preempted: its KV is dropped and it waits again, to be recomputed from its tokens later.
 //
 // Prefix reuse: a finished request leaves its computed tokens in its slot (an idle cache). A new
 // request takes the idle slot sharing the longest prefix with its prompt and keeps those
-// positions; if another slot (idle or running) shares a clearly longer prefix, the plan copies
-// that prefix's KV rows into the new request's slot instead of recomputing them.
+// positions; if another slot (idle or running) shares a clearly longer prefix, the plan shares
+// that prefix's whole KV blocks with the new request's slot (kSharePrefix: reference counts,
+// only a partly filled last block is copied), or copies its rows with share_prefix off. With
+// sharing, a waiting request whose prompt starts with at least one more whole block than any
+// cache holds, while a running request is still computing that prefix, waits for it (at most
+// until that prefill ends) instead of computing the same blocks a second time.
 #pragma once
 
+#include "kv/block_pool.h"
 #include "util/error.h"
 
 #include <cstdint>
@@ -41,7 +48,8 @@ struct SchedulerOptions {
     int64_t step_tokens = 256;      // token budget of one step (one batched forward)
     int64_t prefill_chunk = 0;      // most prompt tokens one request computes per step; 0: the budget
     bool prefix_cache = true;       // keep finished requests' KV for prefix reuse
-    int64_t min_prefix_copy = 16;   // shortest extra prefix worth copying from another slot
+    int64_t min_prefix_copy = 16;   // shortest extra prefix worth taking from another slot
+    bool share_prefix = true;       // take it by sharing whole blocks (false: copy every row)
 
     [[nodiscard]] Status validate() const;
 };
@@ -51,10 +59,11 @@ struct KvOp {
     enum class Kind {
         kTruncate,    // slot keeps positions [0, n_pos); whole blocks past that are freed
         kCopyPrefix,  // slot is cleared, then gets copies of positions [0, n_pos) of src
+        kSharePrefix, // slot is cleared, then shares src's blocks of [0, n_pos) (KvCache::share_prefix)
     };
     Kind kind = Kind::kTruncate;
     int32_t slot = -1;
-    int32_t src = -1;  // kCopyPrefix only
+    int32_t src = -1;  // kCopyPrefix, kSharePrefix
     int64_t n_pos = 0;
 };
 
@@ -93,8 +102,9 @@ struct SchedulerStats {
     int64_t n_running = 0;
     int64_t blocks_total = 0;
     int64_t blocks_free = 0;
-    int64_t blocks_running = 0;  // held by running requests
-    int64_t blocks_cached = 0;   // held by idle slots (prefix caches)
+    int64_t blocks_running = 0;  // held by running requests (a shared block once)
+    int64_t blocks_cached = 0;   // held by idle slots (prefix caches) only
+    int64_t blocks_shared = 0;   // held by two slots or more (running + cached + free = total)
     int64_t n_preemptions = 0;   // since creation
     int64_t n_reused_tokens = 0;  // prompt positions reused since creation
 };
@@ -127,7 +137,9 @@ public:
     const SchedulerOptions& options() const { return opt_; }
     // Positions a slot holds according to the books (what the KV cache must agree with).
     int64_t slot_len(int32_t slot) const { return (int64_t)slots_[(size_t)slot].tokens.size(); }
-    int64_t slot_blocks(int32_t slot) const { return blocks_for(slot_len(slot)); }
+    // Blocks a slot holds according to the books, shared ones included.
+    int64_t slot_blocks(int32_t slot) const { return pool_.n_held(slot); }
+    const BlockPool& books() const { return pool_; }
     // Every internal invariant; an empty string when all hold, else what broke (for tests).
     std::string check_invariants() const;
 
@@ -161,12 +173,13 @@ private:
     // `requester_arrival`, newest first. False if it cannot.
     bool make_room(int64_t need, int32_t protect_a, int32_t protect_b, bool allow_preempt,
                    uint64_t requester_arrival, Planning& p);
-    // Blocks idle caches other than the protected slots could give back.
-    int64_t reclaimable(int32_t protect_a, int32_t protect_b) const;
+    // Blocks that would become free if every idle cache other than the protected slots were
+    // evicted, and slot `trim` (if >= 0) truncated to trim_len positions.
+    int64_t reclaimable(int32_t protect_a, int32_t protect_b, int32_t trim = -1, int64_t trim_len = 0) const;
     void preempt(Request& r, Planning& p);
     // Grows a running request by its next chunk; false when it could not be given any.
     bool schedule_running(Request& r, Planning& p);
-    // Picks a slot for a waiting request, reuses or copies the longest cached prefix, and
+    // Picks a slot for a waiting request, reuses, shares or copies the longest cached prefix, and
     // plans its first chunk; false (request stays waiting) when no slot or block is free.
     bool admit(Request& r, Planning& p);
     void add_row(Request& r, int64_t n, Planning& p);
@@ -179,7 +192,7 @@ private:
     std::vector<Slot> slots_;
     std::vector<KvOp> pending_ops_;
     bool in_step_ = false;            // between schedule() with rows and commit()
-    int64_t blocks_free_ = 0;
+    BlockPool pool_;                  // the books: every slot's blocks, as KvCache holds them
     uint64_t next_arrival_ = 1;
     uint64_t tick_ = 0;
     int64_t n_preemptions_ = 0;

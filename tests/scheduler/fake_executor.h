@@ -1,13 +1,17 @@
 // A fake executor for the scheduler: a KV cache that stores token ids instead of keys and
-// values, with KvCache's block accounting (a slot of n positions owns ceil(n / block_size)
-// blocks from one shared pool), and a "model" whose next token is a hash of everything in the
-// slot. If the scheduler ever plans a row on top of the wrong cached tokens (a bad prefix reuse,
-// a copy from the wrong slot, a lost truncation), the generated tokens differ from a request
-// run alone, and the block pool disagrees with the scheduler's books.
+// values, with a block model of its own (written apart from kv/BlockPool, which the scheduler's
+// books use): per slot a table of block ids, a reference count per block, a free block is one
+// nobody holds. Sharing gives a slot the source's whole blocks and a fresh one for a partial
+// tail; a write or a truncation that would land inside a shared block is reported. The "model"
+// makes the next token a hash of everything in the slot. If the scheduler ever plans a row on
+// top of the wrong cached tokens (a bad prefix reuse, a share from the wrong slot, a lost
+// truncation), the generated tokens differ from a request run alone, and the block model
+// disagrees with the scheduler's books.
 #pragma once
 
 #include "scheduler/scheduler.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -18,24 +22,40 @@ namespace retort::test {
 class FakeKv {
 public:
     FakeKv(int32_t n_seq, int64_t n_blocks, int64_t block_size)
-        : slots_((size_t)n_seq), n_blocks_(n_blocks), bs_(block_size), n_free_(n_blocks) {}
+        : slots_((size_t)n_seq), tables_((size_t)n_seq), refs_((size_t)n_blocks, 0), bs_(block_size) {}
 
-    int64_t n_free_blocks() const { return n_free_; }
-    int64_t blocks_of(int32_t slot) const { return blocks_for((int64_t)slots_[(size_t)slot].size()); }
+    int64_t n_free_blocks() const { return std::count(refs_.begin(), refs_.end(), 0); }
+    int64_t n_shared_blocks() const {
+        return std::count_if(refs_.begin(), refs_.end(), [](int32_t r) { return r > 1; });
+    }
+    int64_t blocks_of(int32_t slot) const { return (int64_t)tables_[(size_t)slot].size(); }
     const std::vector<int32_t>& tokens(int32_t slot) const { return slots_[(size_t)slot]; }
 
     // Returns "" or what went wrong.
     std::string apply(const KvOp& op) {
         auto& s = slots_[(size_t)op.slot];
         if (op.kind == KvOp::Kind::kTruncate) {
-            if (op.n_pos < (int64_t)s.size()) resize(op.slot, op.n_pos);
+            if (op.n_pos < (int64_t)s.size()) {
+                if (op.n_pos % bs_ != 0 && shared(op.slot, op.n_pos)) return "truncation inside a shared block";
+                resize(op.slot, op.n_pos);
+            }
             return "";
         }
+        if (op.src == op.slot) return "prefix taken from the slot itself";
         const auto& src = slots_[(size_t)op.src];
-        if ((int64_t)src.size() < op.n_pos) return "copy past the end of the source slot";
+        if ((int64_t)src.size() < op.n_pos) return "prefix past the end of the source slot";
         resize(op.slot, 0);
-        if (blocks_for(op.n_pos) > n_free_) return "copy: no free blocks";
-        n_free_ -= blocks_for(op.n_pos);
+        if (op.kind == KvOp::Kind::kCopyPrefix) {
+            if (!take(op.slot, blocks_for(op.n_pos))) return "copy: no free blocks";
+        } else {
+            const int64_t n_full = op.n_pos / bs_;
+            for (int64_t i = 0; i < n_full; ++i) {
+                const int32_t b = tables_[(size_t)op.src][(size_t)i];
+                ++refs_[(size_t)b];
+                tables_[(size_t)op.slot].push_back(b);
+            }
+            if (op.n_pos % bs_ != 0 && !take(op.slot, 1)) return "share: no free block for the tail";
+        }
         s.assign(src.begin(), src.begin() + op.n_pos);
         return "";
     }
@@ -44,24 +64,48 @@ public:
     std::string write(const StepRow& row) {
         auto& s = slots_[(size_t)row.slot];
         if (row.pos0 > (int64_t)s.size()) return "row leaves a gap";
+        for (int64_t p = row.pos0; p < (int64_t)s.size(); ++p)
+            if (shared(row.slot, p)) return "row overwrites a shared block";
         resize(row.slot, row.pos0);
         const int64_t end = row.pos0 + (int64_t)row.tokens.size();
-        const int64_t more = blocks_for(end) - blocks_for(row.pos0);
-        if (more > n_free_) return "KV pool exhausted";
-        n_free_ -= more;
+        if (!take(row.slot, blocks_for(end) - blocks_of(row.slot))) return "KV pool exhausted";
+        for (int64_t p = row.pos0; p < end; ++p)
+            if (shared(row.slot, p)) return "row writes into a shared block";
         s.insert(s.end(), row.tokens.begin(), row.tokens.end());
         return "";
     }
 
 private:
     int64_t blocks_for(int64_t n) const { return (n + bs_ - 1) / bs_; }
-    void resize(int32_t slot, int64_t n) {
-        auto& s = slots_[(size_t)slot];
-        n_free_ += blocks_for((int64_t)s.size()) - blocks_for(n);
-        s.resize((size_t)n);
+    bool shared(int32_t slot, int64_t pos) const {
+        const auto& t = tables_[(size_t)slot];
+        const size_t i = (size_t)(pos / bs_);
+        return i < t.size() && refs_[(size_t)t[i]] > 1;
     }
-    std::vector<std::vector<int32_t>> slots_;
-    int64_t n_blocks_, bs_, n_free_;
+    // Appends n free blocks to the slot's table; false (no change) when fewer are free.
+    bool take(int32_t slot, int64_t n) {
+        if (n <= 0) return true;
+        if (n > n_free_blocks()) return false;
+        for (size_t b = 0; b < refs_.size() && n > 0; ++b)
+            if (refs_[b] == 0) {
+                refs_[b] = 1;
+                tables_[(size_t)slot].push_back((int32_t)b);
+                --n;
+            }
+        return true;
+    }
+    void resize(int32_t slot, int64_t n) {
+        auto& t = tables_[(size_t)slot];
+        while ((int64_t)t.size() > blocks_for(n)) {
+            --refs_[(size_t)t.back()];
+            t.pop_back();
+        }
+        slots_[(size_t)slot].resize((size_t)n);
+    }
+    std::vector<std::vector<int32_t>> slots_;   // tokens per slot
+    std::vector<std::vector<int32_t>> tables_;  // block ids per slot
+    std::vector<int32_t> refs_;                 // holders per block
+    int64_t bs_;
 };
 
 // The fake model: the next token depends on every earlier token, in order.
@@ -148,6 +192,15 @@ struct FakeRuntime {
         if (st.blocks_free != kv.n_free_blocks())
             fail("scheduler says " + std::to_string(st.blocks_free) + " blocks free, the pool has " +
                  std::to_string(kv.n_free_blocks()));
+        if (st.blocks_shared != kv.n_shared_blocks())
+            fail("scheduler says " + std::to_string(st.blocks_shared) + " blocks shared, the pool has " +
+                 std::to_string(kv.n_shared_blocks()));
+        if (st.blocks_running + st.blocks_cached + st.blocks_free != st.blocks_total)
+            fail("running + cached + free blocks != total");
+        for (int32_t s = 0; s < sched.options().n_seq; ++s)
+            if (sched.slot_blocks(s) != kv.blocks_of(s))
+                fail("slot " + std::to_string(s) + " books " + std::to_string(sched.slot_blocks(s)) +
+                     " blocks, the cache holds " + std::to_string(kv.blocks_of(s)));
         for (int32_t s = 0; s < sched.options().n_seq; ++s)
             if (sched.slot_len(s) != (int64_t)kv.tokens(s).size())
                 fail("slot " + std::to_string(s) + " books " + std::to_string(sched.slot_len(s)) +

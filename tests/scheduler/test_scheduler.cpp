@@ -217,8 +217,14 @@ TEST(Scheduler, SamePromptRecomputesOnlyTheLastToken) {
     EXPECT_EQ(rt.finished[2], reference_generation(seq(3, 30), 3));
 }
 
-TEST(Scheduler, CopiesSharedPrefixFromRunningRequest) {
-    Scheduler s = make(opts(4, 128));
+// A later request with the same system prompt takes it from the running request: shared blocks
+// (the default), or copied rows with share_prefix off.
+class SchedulerPrefixFromRunning : public ::testing::TestWithParam<bool> {};
+
+TEST_P(SchedulerPrefixFromRunning, TakesPrefixFromRunningRequest) {
+    SchedulerOptions o = opts(4, 128);
+    o.share_prefix = GetParam();
+    Scheduler s = make(o);
     FakeRuntime rt(s);
     std::vector<int32_t> system = seq(7, 50);
     std::vector<int32_t> a = system, b = system;
@@ -229,19 +235,142 @@ TEST(Scheduler, CopiesSharedPrefixFromRunningRequest) {
     rt.step();  // request 1's prompt is in slot 0 now, and it keeps running
     rt.add(2, b, 10);
     StepPlan plan = rt.step();
-    bool copied = false;
+    int n_taken = 0;
+    const KvOp::Kind want = o.share_prefix ? KvOp::Kind::kSharePrefix : KvOp::Kind::kCopyPrefix;
     for (const KvOp& op : plan.kv_ops)
-        if (op.kind == KvOp::Kind::kCopyPrefix) {
-            copied = true;
+        if (op.kind == want) {
+            ++n_taken;
             EXPECT_EQ(op.n_pos, 50);
             EXPECT_NE(op.slot, op.src);
         }
-    EXPECT_TRUE(copied);
+    EXPECT_EQ(n_taken, 1);
     EXPECT_EQ(s.info(2).n_reused, 50);
+    // Shared: the 6 whole blocks of the prompt are held once (50 = 6 x 8 + 2).
+    EXPECT_EQ(s.stats().blocks_shared, o.share_prefix ? 6 : 0);
     rt.run(1000);
     ASSERT_EQ(rt.failure, "");
     EXPECT_EQ(rt.finished[1], reference_generation(a, 40));
     EXPECT_EQ(rt.finished[2], reference_generation(b, 10));
+}
+
+INSTANTIATE_TEST_SUITE_P(ShareOrCopy, SchedulerPrefixFromRunning, ::testing::Bool());
+
+// Requests arriving together with one system prompt: with sharing, the second waits one step for
+// the first to compute the prompt, then shares it instead of computing it again.
+TEST(Scheduler, WaitsForAPrefixBeingComputed) {
+    Scheduler s = make(opts(4, 128, /*step_tokens=*/128));
+    FakeRuntime rt(s);
+    const std::vector<int32_t> system = seq(11, 40);
+    std::vector<int32_t> a = system, b = system;
+    a.push_back(1);
+    b.push_back(2);
+    rt.add(1, a, 5);
+    rt.add(2, b, 5);
+    StepPlan p1 = rt.step();
+    EXPECT_EQ(p1.admitted, std::vector<RequestId>{1});  // the budget had room for both
+    StepPlan p2 = rt.step();
+    EXPECT_EQ(p2.admitted, std::vector<RequestId>{2});
+    EXPECT_EQ(s.info(2).n_reused, 40);
+    rt.run(100);
+    ASSERT_EQ(rt.failure, "");
+    EXPECT_EQ(rt.finished[2], reference_generation(b, 5));
+
+    // Without sharing nothing waits: both prompts are computed in the first step.
+    SchedulerOptions o = opts(4, 128, 128);
+    o.share_prefix = false;
+    Scheduler c = make(o);
+    FakeRuntime rc(c);
+    rc.add(1, a, 5);
+    rc.add(2, b, 5);
+    EXPECT_EQ(rc.step().admitted.size(), 2u);
+}
+
+// Eight requests with one 200-token system prompt: shared, the prompt's blocks are held once.
+TEST(Scheduler, CommonSystemPromptUsesFarFewerBlocks) {
+    const std::vector<int32_t> system = seq(5, 200);
+    auto peak_blocks = [&](bool share, int64_t* shared_peak) {
+        SchedulerOptions o = opts(8, 512, /*step_tokens=*/64, /*n_ctx=*/256);
+        o.share_prefix = share;
+        Scheduler s = make(o);
+        FakeRuntime rt(s);
+        std::map<RequestId, std::vector<int32_t>> prompts;
+        for (RequestId id = 1; id <= 8; ++id) {
+            std::vector<int32_t> p = system;
+            const auto user = seq(300 + (int32_t)id * 17, 6);
+            p.insert(p.end(), user.begin(), user.end());
+            prompts[id] = p;
+            rt.add(id, p, 12);
+        }
+        int64_t peak = 0;
+        *shared_peak = 0;
+        for (int i = 0; i < 500 && s.has_work() && rt.failure.empty(); ++i) {
+            rt.step();
+            const SchedulerStats st = s.stats();
+            peak = std::max(peak, st.blocks_total - st.blocks_free);
+            *shared_peak = std::max(*shared_peak, st.blocks_shared);
+        }
+        EXPECT_EQ(rt.failure, "");
+        for (const auto& [id, p] : prompts) EXPECT_EQ(rt.finished[id], reference_generation(p, 12)) << id;
+        rt.check_books(/*eager=*/true);
+        // Nothing leaks: every block is free or held by an idle cache, and the caches hold exactly
+        // the distinct blocks of their tables.
+        const SchedulerStats st = s.stats();
+        EXPECT_EQ(st.blocks_running, 0);
+        EXPECT_EQ(st.blocks_free + st.blocks_cached, st.blocks_total);
+        return peak;
+    };
+    int64_t shared_peak_on = 0, shared_peak_off = 0;
+    const int64_t with = peak_blocks(true, &shared_peak_on);
+    const int64_t without = peak_blocks(false, &shared_peak_off);
+    RecordProperty("blocks_peak_shared", (int)with);
+    RecordProperty("blocks_peak_copied", (int)without);
+    // 206 + 12 positions = 28 blocks of 8 per request: 8 x 28 = 224 without sharing; with it the
+    // 25 whole blocks of the system prompt are held once.
+    EXPECT_GE(without, 8 * 26);
+    EXPECT_LE(with, 28 + 7 * 4);
+    EXPECT_EQ(shared_peak_on, 25);
+    EXPECT_EQ(shared_peak_off, 0);
+}
+
+// An idle cache whose first blocks a running request shares: evicting it frees only its own
+// blocks; the shared ones stay with the running request, whose output does not change.
+TEST(Scheduler, EvictingASharedCacheFreesOnlyItsOwnBlocks) {
+    Scheduler s = make(opts(3, 20, /*step_tokens=*/256, /*n_ctx=*/128));
+    FakeRuntime rt(s);
+    rt.eager_ops = true;
+    const std::vector<int32_t> system = seq(9, 32);  // 4 whole blocks
+    std::vector<int32_t> a = system, b = system;
+    a.push_back(1);
+    b.push_back(2);
+    rt.add(1, a, 20);   // keeps running while request 2 comes and goes
+    rt.step();
+    rt.add(2, b, 6);    // shares the 4 blocks, finishes, stays as an idle cache
+    for (int i = 0; i < 8 && !rt.finished.count(2); ++i) rt.step();
+    ASSERT_TRUE(rt.finished.count(2));
+    rt.check_books(true);
+    SchedulerStats st = s.stats();
+    EXPECT_EQ(st.blocks_shared, 4);
+    const int32_t cache_slot = 1;
+    ASSERT_EQ(s.slot_len(cache_slot), 32 + 1 + 5);  // prompt + 5 fed tokens: 38 positions, 5 blocks
+    const int64_t own = s.slot_blocks(cache_slot) - 4;
+    ASSERT_EQ(own, 1);
+    // A request that needs every block left after request 1's next token plus the one the
+    // cache's eviction frees.
+    const int64_t free_before = st.blocks_free - (s.slot_len(0) % 8 == 0 ? 1 : 0);
+    rt.add(3, seq(600, 8 * (free_before + own) - 1), 1);
+    StepPlan plan = rt.step();
+    ASSERT_EQ(rt.failure, "");
+    bool evicted = false;
+    for (const KvOp& op : plan.kv_ops) evicted |= op.kind == KvOp::Kind::kTruncate && op.slot == cache_slot && op.n_pos == 0;
+    EXPECT_TRUE(evicted);
+    EXPECT_EQ(s.slot_len(cache_slot), 0);
+    st = s.stats();
+    EXPECT_EQ(st.blocks_shared, 0);
+    EXPECT_EQ(st.blocks_free, 0);  // request 3 took everything that became free, and only that
+    rt.run(1000);
+    ASSERT_EQ(rt.failure, "");
+    EXPECT_EQ(rt.finished[1], reference_generation(a, 20));
+    EXPECT_EQ(rt.finished[3].size(), 1u);
 }
 
 TEST(Scheduler, NoReuseWhenCacheOff) {
@@ -326,6 +455,7 @@ TEST_P(SchedulerRandom, Workload) {
     SchedulerOptions o = opts(6, tight ? 40 : 200, /*step_tokens=*/48, /*n_ctx=*/160);
     o.prefill_chunk = GetParam() % 3 == 0 ? 16 : 0;
     o.prefix_cache = GetParam() % 5 != 0;
+    o.share_prefix = GetParam() % 3 != 1;
     Scheduler s = make(o);
     FakeRuntime rt(s);
     rt.eager_ops = GetParam() % 4 == 1;
@@ -354,7 +484,8 @@ TEST_P(SchedulerRandom, Workload) {
             rt.cancel(itg->first);
         }
         StepPlan plan = rt.step();
-        for (const KvOp& op : plan.kv_ops) n_copies += op.kind == KvOp::Kind::kCopyPrefix;
+        for (const KvOp& op : plan.kv_ops)
+            n_copies += op.kind == KvOp::Kind::kCopyPrefix || op.kind == KvOp::Kind::kSharePrefix;
     }
     rt.run(5000);
     ASSERT_EQ(rt.failure, "");
@@ -380,7 +511,7 @@ TEST_P(SchedulerRandom, Workload) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, SchedulerRandom, ::testing::Range(1, 21));
+INSTANTIATE_TEST_SUITE_P(Seeds, SchedulerRandom, ::testing::Range(1, 41));
 
 }  // namespace
 }  // namespace retort
