@@ -34,12 +34,29 @@ using AxpyF16F32Fn = void (*)(int64_t n, float a, const uint16_t* x, float* y);
 using DotF32Fn = float (*)(int64_t n, const float* x, const float* y);
 using AxpyF32Fn = void (*)(int64_t n, float a, const float* x, float* y);
 
+// Attention over a block of KV rows in f32 (row i at rows + i * stride, hd values each):
+//   attn_scores: s[i] = scale * dot(q, row i) for i < n; returns max(s[0..n))
+//   attn_accum:  o[d] += sum_i p[i] * row_i[d] for d < hd
+//   exp_sum:     x[i] = exp(x[i] - max) for i < n; returns sum_i x[i]
+//   f16_to_f32:  y[i] = fp16(x[i]) for i < n
+// The decoder converts an F16 block of K or V rows once, then runs every query head of the
+// GQA group over it.
+using AttnScoresFn = float (*)(int64_t n, int64_t hd, const float* rows, int64_t stride, const float* q, float scale,
+                               float* s);
+using AttnAccumFn = void (*)(int64_t n, int64_t hd, const float* rows, int64_t stride, const float* p, float* o);
+using ExpSumFn = float (*)(int64_t n, float* x, float max);
+using F16ToF32Fn = void (*)(int64_t n, const uint16_t* x, float* y);
+
 // Scalar references of the attention helpers (kernels/ref_attn.cpp): the oracle for the SIMD
 // versions and the defaults of every table, so ref_kernels() carries them without listing them.
 float ref_dot_f16_f32(int64_t n, const uint16_t* x, const float* y);
 void ref_axpy_f16_f32(int64_t n, float a, const uint16_t* x, float* y);
 float ref_dot_f32(int64_t n, const float* x, const float* y);
 void ref_axpy_f32(int64_t n, float a, const float* x, float* y);
+float ref_attn_scores(int64_t n, int64_t hd, const float* rows, int64_t stride, const float* q, float scale, float* s);
+void ref_attn_accum(int64_t n, int64_t hd, const float* rows, int64_t stride, const float* p, float* o);
+float ref_exp_sum(int64_t n, float* x, float max);
+void ref_f16_to_f32(int64_t n, const uint16_t* x, float* y);
 
 struct KernelTable {
     const char* isa = "ref";                 // "ref", "avx2", "avx512"
@@ -50,6 +67,10 @@ struct KernelTable {
     AxpyF16F32Fn axpy_f16_f32 = ref_axpy_f16_f32;
     DotF32Fn dot_f32 = ref_dot_f32;
     AxpyF32Fn axpy_f32 = ref_axpy_f32;
+    AttnScoresFn attn_scores = ref_attn_scores;
+    AttnAccumFn attn_accum = ref_attn_accum;
+    ExpSumFn exp_sum = ref_exp_sum;
+    F16ToF32Fn f16_to_f32 = ref_f16_to_f32;
 };
 
 // The scalar reference table: every supported weight type and activation type is filled.

@@ -67,7 +67,8 @@ Decoder::Decoder(const Model& model, const KernelTable& kernels, ThreadPool& poo
 size_t Decoder::scratch_bytes_for(const ModelConfig& c, int64_t n_batch, int64_t n_ctx, int n_threads) {
     const size_t per_tok = 4 * (size_t)(3 * c.n_embd + 2 * c.n_embd_q() + 2 * c.n_embd_kv() + 2 * c.n_ff + c.n_rot);
     const size_t acts = (size_t)n_batch * (size_t)(c.n_ff + c.n_embd) * 2;  // converted activations, ~<= f16
-    const size_t attn = (size_t)n_threads * 4 * (size_t)c.n_gqa() * (size_t)(n_ctx + c.head_dim);
+    // Per thread: scores of the GQA group over the context, plus one KV block in f32 (32 rows).
+    const size_t attn = (size_t)n_threads * 4 * ((size_t)c.n_gqa() * (size_t)(n_ctx + 2) + 32 * (size_t)c.head_dim);
     const size_t logits = 4 * (size_t)c.n_vocab * (size_t)n_batch;
     return per_tok * (size_t)n_batch + acts + attn + logits;
 }
@@ -171,9 +172,16 @@ void Decoder::rope(float* x, int64_t n_tok, int64_t n_heads) {
 
 // softmax(q·Kᵀ / sqrt(head_dim)) · V per query head over positions [0, pos] of its sequence.
 // One task per (token, KV head): the query heads sharing that KV head read each K/V row once.
+// One task per (token, KV head): the g query heads of the GQA group share each K and V row.
+// The cache is walked block by block (a block's positions are consecutive rows); an F16
+// block is converted to f32 once for all g heads. Pass 1 writes every head's scores and their
+// max, then exp and sum; pass 2 adds the p-weighted V rows into the output heads, which are
+// divided by the sums at the end.
 void Decoder::attention(int64_t il, const Batch& b, int64_t t0, int64_t n_tok, const KvCache& kv) {
     const int64_t hd = cfg_.head_dim, n_kv = cfg_.n_head_kv, g = cfg_.n_gqa();
     const bool f16 = kv.options().type == DType::F16;
+    const int64_t block = kv.options().block_size;
+    const int64_t row_elems = (int64_t)kv.row_bytes() / (f16 ? 2 : 4);  // stride between positions
     const float scale = 1.0f / std::sqrt((float)hd);
     const int64_t n_tasks = n_tok * n_kv;
     pool_.run([&](int ith, int nth) {
@@ -184,39 +192,44 @@ void Decoder::attention(int64_t il, const Batch& b, int64_t t0, int64_t n_tok, c
             const int64_t t = task / n_kv, hk = task % n_kv;
             const int32_t seq = b.seq[t0 + t];
             const int64_t n_pos = b.pos[t0 + t] + 1;  // causal: positions 0..pos
-            if (scratch.size() < (size_t)(g * n_pos)) scratch.resize((size_t)(g * n_pos));
-            float* scores = scratch.data();  // [g, n_pos]
+            const size_t need = (size_t)(g * (n_pos + 2) + block * hd);
+            if (scratch.size() < need) scratch.resize(need);
+            float* mx = scratch.data();                   // [g]: max score per head
+            float* inv_sum = mx + g;                      // [g]: 1 / softmax denominator
+            float* scores = inv_sum + g;                  // [g, n_pos]
+            float* rows32 = scores + g * n_pos;           // [block, hd]: one block of K or V in f32
             const float* q = &q_[(size_t)((t * cfg_.n_head + hk * g) * hd)];  // g heads, contiguous
-            // Pass 1: scores, and the max per head for a stable softmax.
-            for (int64_t p = 0; p < n_pos; ++p) {
-                const uint8_t* krow = kv.k_row(il, seq, p) + (size_t)(hk * hd) * (f16 ? 2 : 4);
+            // The rows of positions p0 .. p0+n-1 (one block) for this KV head, as f32 rows.
+            auto block_rows = [&](bool v, int64_t p0, int64_t n, int64_t* stride) -> const float* {
+                const uint8_t* first = (v ? kv.v_row(il, seq, p0) : kv.k_row(il, seq, p0)) + (size_t)(hk * hd) * (f16 ? 2 : 4);
+                if (!f16) {
+                    *stride = row_elems;
+                    return reinterpret_cast<const float*>(first);
+                }
+                for (int64_t i = 0; i < n; ++i)
+                    kt_.f16_to_f32(hd, reinterpret_cast<const uint16_t*>(first) + i * row_elems, rows32 + i * hd);
+                *stride = hd;
+                return rows32;
+            };
+            std::fill(mx, mx + g, -INFINITY);
+            for (int64_t p0 = 0; p0 < n_pos; p0 += block) {
+                const int64_t n = std::min(block, n_pos - p0);
+                int64_t stride = 0;
+                const float* rows = block_rows(false, p0, n, &stride);
                 for (int64_t j = 0; j < g; ++j)
-                    scores[j * n_pos + p] =
-                        (f16 ? kt_.dot_f16_f32(hd, reinterpret_cast<const uint16_t*>(krow), q + j * hd)
-                             : kt_.dot_f32(hd, reinterpret_cast<const float*>(krow), q + j * hd)) * scale;
+                    mx[j] = std::max(mx[j], kt_.attn_scores(n, hd, rows, stride, q + j * hd, scale, scores + j * n_pos + p0));
             }
+            for (int64_t j = 0; j < g; ++j) inv_sum[j] = 1.0f / kt_.exp_sum(n_pos, scores + j * n_pos, mx[j]);
             float* o = &attn_[(size_t)((t * cfg_.n_head + hk * g) * hd)];
             std::fill(o, o + g * hd, 0.0f);
-            for (int64_t j = 0; j < g; ++j) {
-                float* sj = scores + j * n_pos;
-                float mx = sj[0];
-                for (int64_t p = 1; p < n_pos; ++p) mx = std::max(mx, sj[p]);
-                double sum = 0;
-                for (int64_t p = 0; p < n_pos; ++p) {
-                    sj[p] = std::exp(sj[p] - mx);
-                    sum += sj[p];
-                }
-                const float inv = (float)(1.0 / sum);
-                for (int64_t p = 0; p < n_pos; ++p) sj[p] *= inv;
+            for (int64_t p0 = 0; p0 < n_pos; p0 += block) {
+                const int64_t n = std::min(block, n_pos - p0);
+                int64_t stride = 0;
+                const float* rows = block_rows(true, p0, n, &stride);
+                for (int64_t j = 0; j < g; ++j) kt_.attn_accum(n, hd, rows, stride, scores + j * n_pos + p0, o + j * hd);
             }
-            // Pass 2: weighted sum of V rows.
-            for (int64_t p = 0; p < n_pos; ++p) {
-                const uint8_t* vrow = kv.v_row(il, seq, p) + (size_t)(hk * hd) * (f16 ? 2 : 4);
-                for (int64_t j = 0; j < g; ++j) {
-                    if (f16) kt_.axpy_f16_f32(hd, scores[j * n_pos + p], reinterpret_cast<const uint16_t*>(vrow), o + j * hd);
-                    else kt_.axpy_f32(hd, scores[j * n_pos + p], reinterpret_cast<const float*>(vrow), o + j * hd);
-                }
-            }
+            for (int64_t j = 0; j < g; ++j)
+                for (int64_t d = 0; d < hd; ++d) o[j * hd + d] *= inv_sum[j];
         }
     });
 }

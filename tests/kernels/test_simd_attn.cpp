@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/kernel_table.h"
@@ -103,6 +104,54 @@ TEST_P(SimdAttn, AxpyF32) {
             for (size_t i = 0; i < 3 - off; ++i) ASSERT_EQ(got[i], y0[i]);
             for (size_t i = 3 - off + (size_t)n; i < got.size(); ++i) ASSERT_EQ(got[i], y0[i]);
         }
+}
+
+// The block forms: n rows (n = 1..33: every tail of the 4-row step) of head sizes 64, 80,
+// 128, 136 at a row stride larger than the head, scores (and their max), the weighted sum into
+// an output head (values past hd untouched), exp-and-sum, and F16 conversion.
+TEST_P(SimdAttn, BlockScoresAccumExpAndConvert) {
+    Nmse scores, accum, expo, conv;
+    for (int64_t hd : {64, 80, 128, 136})
+        for (int64_t n = 1; n <= 33; ++n) {
+            const int64_t stride = hd + 8;
+            const uint32_t seed = (uint32_t)(1000 * hd + n);
+            const std::vector<float> rows = simd_test::normal_floats(n * stride, seed);
+            const std::vector<float> q = simd_test::normal_floats(hd, seed + 1);
+            const float scale = 1.0f / std::sqrt((float)hd);
+            std::vector<float> want_s((size_t)n), got_s((size_t)n);
+            const float want_max = ref_attn_scores(n, hd, rows.data(), stride, q.data(), scale, want_s.data());
+            const float got_max = table_->attn_scores(n, hd, rows.data(), stride, q.data(), scale, got_s.data());
+            for (int64_t i = 0; i < n; ++i) scores.add(got_s[(size_t)i], want_s[(size_t)i]);
+            ASSERT_EQ(got_max, *std::max_element(got_s.begin(), got_s.end())) << "hd=" << hd << " n=" << n;
+            ASSERT_NEAR(got_max, want_max, 1e-4 * (1 + std::fabs(want_max)));
+
+            std::vector<float> want_e = want_s, got_e = want_s;
+            const float want_sum = ref_exp_sum(n, want_e.data(), want_max);
+            const float got_sum = table_->exp_sum(n, got_e.data(), want_max);
+            for (int64_t i = 0; i < n; ++i) expo.add(got_e[(size_t)i], want_e[(size_t)i]);
+            expo.add(got_sum, want_sum);
+
+            const std::vector<float> o0 = simd_test::normal_floats(hd + 16, seed + 2);
+            std::vector<float> want_o = o0, got_o = o0;
+            ref_attn_accum(n, hd, rows.data(), stride, want_e.data(), want_o.data());
+            table_->attn_accum(n, hd, rows.data(), stride, want_e.data(), got_o.data());
+            for (int64_t d = 0; d < hd; ++d) accum.add(got_o[(size_t)d], want_o[(size_t)d]);
+            for (size_t d = (size_t)hd; d < o0.size(); ++d) ASSERT_EQ(got_o[d], o0[d]) << "wrote past hd";
+
+            const std::vector<uint16_t> h = to_f16(rows);
+            std::vector<float> want_f((size_t)(n * hd) + 1, -7.0f), got_f = want_f;
+            ref_f16_to_f32(n * hd, h.data(), want_f.data());
+            table_->f16_to_f32(n * hd, h.data(), got_f.data());
+            ASSERT_EQ(got_f, want_f) << "hd=" << hd << " n=" << n;  // exact, and the guard value kept
+        }
+    EXPECT_LE(scores.value(), kNmse);
+    EXPECT_LE(accum.value(), kNmse);
+    EXPECT_LE(expo.value(), kNmse);
+    // exp of very negative arguments: 0 or tiny, never NaN or negative
+    std::vector<float> x = {-200.0f, -87.0f, -50.0f, 0.0f};
+    table_->exp_sum((int64_t)x.size(), x.data(), 0.0f);
+    for (float v : x) EXPECT_TRUE(v >= 0 && v <= 1) << v;
+    EXPECT_EQ(x[3], 1.0f);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, SimdAttn, testing::ValuesIn(simd_test::simd_isas()),

@@ -33,5 +33,9 @@ float dot_f16_f32(int64_t n, const uint16_t* x, const float* y);
 void axpy_f16_f32(int64_t n, float a, const uint16_t* x, float* y);
 float dot_f32(int64_t n, const float* x, const float* y);
 void axpy_f32(int64_t n, float a, const float* x, float* y);
+float attn_scores(int64_t n, int64_t hd, const float* rows, int64_t stride, const float* q, float scale, float* s);
+void attn_accum(int64_t n, int64_t hd, const float* rows, int64_t stride, const float* p, float* o);
+float exp_sum(int64_t n, float* x, float max);
+void f16_to_f32(int64_t n, const uint16_t* x, float* y);
 
 }  // namespace retort::avx2

@@ -32,6 +32,10 @@ void add_avx2_kernels(KernelTable& t) {
     t.axpy_f16_f32 = avx2::axpy_f16_f32;
     t.dot_f32 = avx2::dot_f32;
     t.axpy_f32 = avx2::axpy_f32;
+    t.attn_scores = avx2::attn_scores;
+    t.attn_accum = avx2::attn_accum;
+    t.exp_sum = avx2::exp_sum;
+    t.f16_to_f32 = avx2::f16_to_f32;
 }
 
 }  // namespace retort

@@ -42,6 +42,10 @@ void add_avx512_kernels(KernelTable& t) {
     t.axpy_f16_f32 = avx512::axpy_f16_f32;
     t.dot_f32 = avx512::dot_f32;
     t.axpy_f32 = avx512::axpy_f32;
+    t.attn_scores = avx512::attn_scores;
+    t.attn_accum = avx512::attn_accum;
+    t.exp_sum = avx512::exp_sum;
+    t.f16_to_f32 = avx512::f16_to_f32;
 }
 
 }  // namespace retort

@@ -1,0 +1,146 @@
+// AVX-512 attention over a block of KV rows (see kernel_table.h): scores of one query head
+// against n f32 rows, the p-weighted sum of n rows into one output head, exp-and-sum for the
+// softmax, and F16 -> f32 conversion of a block. Rows are short (head_dim 64-128), so the
+// scores run four rows at a time and reduce the four sums together; the output head stays in
+// registers across the block.
+
+// GCC 12's AVX-512 headers trip -Wuninitialized on their own `__Y = __Y` placeholders (GCC bug
+// 105593, fixed in GCC 13); nothing uninitialized is read here.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/avx512/kernels_avx512.h"
+
+namespace retort::avx512 {
+
+namespace {
+
+inline __mmask16 first_n(int64_t n) { return (__mmask16)((1u << n) - 1); }  // n < 16
+
+// dot(q, row) as 16 lanes still to be summed.
+inline __m512 dot_lanes(int64_t hd, const float* row, const float* q) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int64_t d = 0;
+    for (; d + 32 <= hd; d += 32) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(row + d), _mm512_loadu_ps(q + d), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(row + d + 16), _mm512_loadu_ps(q + d + 16), a1);
+    }
+    for (; d < hd; d += 16) {
+        const __mmask16 k = hd - d >= 16 ? (__mmask16)0xFFFF : first_n(hd - d);
+        a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, row + d), _mm512_maskz_loadu_ps(k, q + d), a0);
+    }
+    return _mm512_add_ps(a0, a1);
+}
+
+// The four lane sums of a, b, c, e as one 128-bit vector [sum a, sum b, sum c, sum e].
+inline __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 e) {
+    auto half = [](__m512 x) {
+        return _mm256_add_ps(_mm512_castps512_ps256(x), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
+    };
+    const __m256 ab = _mm256_hadd_ps(half(a), half(b));  // a01 a23 b01 b23 | a45 a67 b45 b67
+    const __m256 ce = _mm256_hadd_ps(half(c), half(e));
+    const __m256 abce = _mm256_hadd_ps(ab, ce);          // a b c e (low 4) | a b c e (high 4)
+    return _mm_add_ps(_mm256_castps256_ps128(abce), _mm256_extractf128_ps(abce, 1));
+}
+
+}  // namespace
+
+float attn_scores(int64_t n, int64_t hd, const float* rows, int64_t stride, const float* q, float scale, float* s) {
+    __m128 mx4 = _mm_set1_ps(-INFINITY);
+    const __m128 sc = _mm_set1_ps(scale);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float* r = rows + i * stride;
+        const __m128 v = _mm_mul_ps(sc, sum4(dot_lanes(hd, r, q), dot_lanes(hd, r + stride, q),
+                                              dot_lanes(hd, r + 2 * stride, q), dot_lanes(hd, r + 3 * stride, q)));
+        _mm_storeu_ps(s + i, v);
+        mx4 = _mm_max_ps(mx4, v);
+    }
+    alignas(16) float m[4];
+    _mm_store_ps(m, mx4);
+    float mx = std::max(std::max(m[0], m[1]), std::max(m[2], m[3]));
+    for (; i < n; ++i) {
+        s[i] = scale * _mm512_reduce_add_ps(dot_lanes(hd, rows + i * stride, q));
+        mx = std::max(mx, s[i]);
+    }
+    return mx;
+}
+
+void attn_accum(int64_t n, int64_t hd, const float* rows, int64_t stride, const float* p, float* o) {
+    // 128 output values (8 registers) per pass over the rows.
+    for (int64_t d0 = 0; d0 < hd; d0 += 128) {
+        const int64_t w = std::min<int64_t>(128, hd - d0);
+        const int nv = (int)((w + 15) / 16);
+        __mmask16 k[8];
+        __m512 acc[8];
+        for (int v = 0; v < 8; ++v) {
+            const int64_t left = w - 16 * v;
+            k[v] = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? first_n(left) : (__mmask16)0;
+            acc[v] = _mm512_maskz_loadu_ps(k[v], o + d0 + 16 * v);
+        }
+        if (nv == 8 && w == 128) {
+            for (int64_t i = 0; i < n; ++i) {
+                const __m512 pi = _mm512_set1_ps(p[i]);
+                const float* r = rows + i * stride + d0;
+#pragma GCC unroll 8
+                for (int v = 0; v < 8; ++v) acc[v] = _mm512_fmadd_ps(pi, _mm512_loadu_ps(r + 16 * v), acc[v]);
+            }
+        } else {
+            for (int64_t i = 0; i < n; ++i) {
+                const __m512 pi = _mm512_set1_ps(p[i]);
+                const float* r = rows + i * stride + d0;
+                for (int v = 0; v < nv; ++v)
+                    acc[v] = _mm512_fmadd_ps(pi, _mm512_maskz_loadu_ps(k[v], r + 16 * v), acc[v]);
+            }
+        }
+        for (int v = 0; v < nv; ++v) _mm512_mask_storeu_ps(o + d0 + 16 * v, k[v], acc[v]);
+    }
+}
+
+// exp(x) for x <= 0: x = k ln2 + r, |r| <= ln2 / 2, exp(r) by a degree-6 polynomial (relative
+// error ~2e-7 on that range), times 2^k by scalef. Below -87.3 the result flushes to 0 (the
+// reference gives a denormal there, which is 0 for the softmax's purposes).
+inline __m512 exp_nonpositive(__m512 x) {
+    const __m512 lo = _mm512_set1_ps(-87.3f);
+    x = _mm512_max_ps(x, lo);
+    const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.428606765330187045e-06f), r);
+    __m512 y = _mm512_set1_ps(1.0f / 720);
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 120));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 24));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 6));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(0.5f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(y, k);
+}
+
+float exp_sum(int64_t n, float* x, float max) {
+    const __m512 m = _mm512_set1_ps(max);
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : first_n(n - i);
+        const __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), m));
+        _mm512_mask_storeu_ps(x + i, k, e);
+        sum = _mm512_mask_add_ps(sum, k, sum, e);
+    }
+    return _mm512_reduce_add_ps(sum);
+}
+
+void f16_to_f32(int64_t n, const uint16_t* x, float* y) {
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : first_n(n - i);
+        _mm512_mask_storeu_ps(y + i, k, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, x + i)));
+    }
+}
+
+}  // namespace retort::avx512
