@@ -33,6 +33,7 @@ struct ServeFlags {
     int64_t batch = 256;
     int64_t prefill_chunk = 0;
     bool no_prefix_cache = false;
+    bool no_prefix_share = false;
     int64_t kv_blocks = 0;
     std::string chat_format;
     double grace_s = 30;
@@ -130,6 +131,7 @@ int run_serve(const ServeFlags& fl) {
     wo.step_tokens = fl.batch;
     wo.prefill_chunk = fl.prefill_chunk;
     wo.prefix_cache = !fl.no_prefix_cache;
+    wo.share_prefix = !fl.no_prefix_share;
     wo.kv_blocks = fl.kv_blocks;
     auto worker = Worker::start(std::move(engine.value()), wo);
     if (!worker.ok()) {
@@ -187,6 +189,8 @@ void register_serve(CLI::App& app, CommandList& commands) {
     sub->add_option("--prefill-chunk", fl->prefill_chunk, "Most prompt tokens one request computes per step (0: --batch)")
         ->check(CLI::Range((int64_t)0, (int64_t)1 << 16));
     sub->add_flag("--no-prefix-cache", fl->no_prefix_cache, "Do not reuse cached prompt prefixes");
+    sub->add_flag("--no-prefix-share", fl->no_prefix_share,
+                  "Copy a cached prefix's KV rows instead of sharing its blocks between requests");
     sub->add_option("--kv-blocks", fl->kv_blocks, "KV blocks (32 positions each) the scheduler may use (0: all)")
         ->check(CLI::Range((int64_t)0, (int64_t)1 << 30));
     sub->add_option("--chat-format", fl->chat_format, "Override the chat format: r1, chatml, llama3");

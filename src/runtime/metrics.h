@@ -54,8 +54,10 @@ struct RuntimeMetrics {
     std::atomic<int64_t> running{0};           // sequences holding a KV slot for a request
     std::atomic<int64_t> kv_blocks_total{0};
     std::atomic<int64_t> kv_blocks_free{0};    // free in the KV cache itself
-    std::atomic<int64_t> kv_blocks_running{0}; // held by running requests (scheduler's books)
-    std::atomic<int64_t> kv_blocks_cached{0};  // held by idle prefix caches
+    std::atomic<int64_t> kv_blocks_running{0}; // held by running requests (scheduler's books; a shared block once)
+    std::atomic<int64_t> kv_blocks_cached{0};  // held by idle prefix caches only
+    std::atomic<int64_t> kv_blocks_shared{0};  // held by two sequences or more (prefix sharing)
+    std::atomic<int64_t> kv_blocks_used_peak{0};  // most physical blocks in use at once, since start
     std::atomic<int64_t> kv_books_mismatch{0}; // 1 if the cache and the scheduler disagree
     std::atomic<int64_t> active_requests{0};   // accepted and not finished (queued + running)
 

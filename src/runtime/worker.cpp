@@ -29,6 +29,7 @@ Result<std::unique_ptr<Worker>> Worker::start(std::unique_ptr<Engine> engine, co
     so.step_tokens = std::max<int64_t>(opt.step_tokens, so.n_seq);
     so.prefill_chunk = opt.prefill_chunk;
     so.prefix_cache = opt.prefix_cache;
+    so.share_prefix = opt.share_prefix;
     so.min_prefix_copy = kv.options().block_size / 2;
     auto sched = Scheduler::create(so);
     if (!sched.ok()) return sched.error();
@@ -202,12 +203,19 @@ Status Worker::copy_prefix(int32_t dst, int32_t src, int64_t n_pos) {
 
 void Worker::apply(const std::vector<KvOp>& ops) {
     for (const KvOp& op : ops) {
+        KvCache& kv = engine_->kv();
         if (op.kind == KvOp::Kind::kTruncate) {
-            engine_->kv().truncate(op.slot, op.n_pos);
-        } else if (Status st = copy_prefix(op.slot, op.src, op.n_pos); !st.ok()) {
+            // The scheduler never cuts into a shared block, so the cache keeps exactly n_pos.
+            const int64_t want = std::min(op.n_pos, kv.seq_len(op.slot));
+            if (kv.truncate(op.slot, op.n_pos) != want) metrics_.kv_books_mismatch.store(1);
+            continue;
+        }
+        const Status st = op.kind == KvOp::Kind::kSharePrefix ? kv.share_prefix(op.slot, op.src, op.n_pos)
+                                                                : copy_prefix(op.slot, op.src, op.n_pos);
+        if (!st.ok()) {
             // The books said the blocks were free; if the cache disagrees, the gauge shows it.
             metrics_.kv_books_mismatch.store(1);
-            engine_->kv().clear(op.slot);
+            kv.clear(op.slot);
         }
     }
 }
@@ -224,18 +232,21 @@ void Worker::publish_gauges() {
     metrics_.running.store(st.n_running);
     metrics_.kv_blocks_running.store(st.blocks_running);
     metrics_.kv_blocks_cached.store(st.blocks_cached);
+    metrics_.kv_blocks_shared.store(st.blocks_shared);
     // The cache's own count, so a leak in either the books or the cache shows up here.
     const KvCache& kv = engine_->kv();
     const int64_t unused = kv.n_blocks() - sched_.options().n_blocks;  // withheld by --kv-blocks
     metrics_.kv_blocks_free.store(kv.n_free_blocks() - unused);
-    int64_t held = 0;
-    bool lens_agree = true;
-    for (int32_t s = 0; s < n_seq_; ++s) {
-        held += (kv.seq_len(s) + kv.options().block_size - 1) / kv.options().block_size;
-        lens_agree = lens_agree && kv.seq_len(s) == sched_.slot_len(s);
-    }
-    const bool agree = lens_agree && kv.n_free_blocks() - unused == st.blocks_free &&
-                       held == st.blocks_running + st.blocks_cached;
+    const int64_t used = kv.n_used_blocks();
+    int64_t peak = metrics_.kv_blocks_used_peak.load();
+    if (used > peak) metrics_.kv_blocks_used_peak.store(used);
+    // Per slot: positions and blocks held; overall: physical blocks (a shared one once).
+    bool slots_agree = true;
+    for (int32_t s = 0; s < n_seq_; ++s)
+        slots_agree = slots_agree && kv.seq_len(s) == sched_.slot_len(s) &&
+                      kv.pool().n_held(s) == sched_.slot_blocks(s);
+    const bool agree = slots_agree && kv.n_free_blocks() - unused == st.blocks_free &&
+                       used == st.blocks_running + st.blocks_cached && kv.n_shared_blocks() == st.blocks_shared;
     if (!agree) metrics_.kv_books_mismatch.store(1);
 }
 

@@ -27,6 +27,7 @@ struct WorkerOptions {
     int64_t step_tokens = 256;    // token budget of one step
     int64_t prefill_chunk = 0;    // prompt tokens one request may compute per step; 0: the budget
     bool prefix_cache = true;     // keep finished requests' KV for prefix reuse
+    bool share_prefix = true;     // share a common prefix's KV blocks (false: copy its rows)
     int64_t kv_blocks = 0;        // KV blocks the scheduler may hand out; 0: the whole cache
 };
 

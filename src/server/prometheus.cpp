@@ -85,6 +85,11 @@ std::string prometheus_text(const RuntimeMetrics* m, const HttpCounters& http, c
            (double)m->kv_blocks_running.load());
     scalar(out, "retort_kv_blocks_cached", "gauge", "KV cache blocks held by idle prefix caches.",
            (double)m->kv_blocks_cached.load());
+    scalar(out, "retort_kv_blocks_shared", "gauge",
+           "KV cache blocks held by two sequences or more (a shared prompt prefix, counted once above).",
+           (double)m->kv_blocks_shared.load());
+    scalar(out, "retort_kv_blocks_used_peak", "gauge", "Most KV cache blocks in use at once since the start.",
+           (double)m->kv_blocks_used_peak.load());
     const double total = (double)m->kv_blocks_total.load();
     scalar(out, "retort_kv_cache_usage_ratio", "gauge", "Share of KV blocks held by running requests.",
            total > 0 ? (double)m->kv_blocks_running.load() / total : 0.0);

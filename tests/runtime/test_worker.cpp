@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <fstream>
 #include <thread>
 
@@ -233,7 +234,7 @@ TEST(Worker, PrefixCacheReusesAndMatches) {
     expect_no_leak(*w);
 }
 
-TEST(Worker, ConcurrentSharedPrefixIsCopied) {
+TEST(Worker, ConcurrentSharedPrefixIsTaken) {
     auto w = start(load(kStories, 4));
     ASSERT_TRUE(w);
     const auto ref = stories_reference();
@@ -252,6 +253,68 @@ TEST(Worker, ConcurrentSharedPrefixIsCopied) {
     EXPECT_EQ(o.tokens, collect(*submit(*cold, greedy(other, 10))).tokens);
     collect(*long_runner);
     expect_no_leak(*w);
+}
+
+// The sharing check: 8 concurrent greedy requests with one 1,000-token system prompt
+// (and a different user turn each) give exactly the tokens each gives alone, while the prompt's
+// KV blocks are held once, not 8 times; nothing is left held when they are done. Run with
+// sharing, with copying (--no-prefix-share) and with no prefix cache, printing blocks and TTFT.
+TEST(Worker, SharedSystemPromptIsHeldOnce) {
+    const std::string path = kData + "/tiny/tiny-qwen2-F32.gguf";
+    const int64_t n_ctx = 1280, n_sys = 1000, n_user = 6, n_gen = 12;
+    std::vector<int32_t> system;
+    for (int64_t i = 0; i < n_sys; ++i) system.push_back((int32_t)(3 + (i * 37 + 11) % 300));
+    std::vector<std::vector<int32_t>> prompts;
+    for (int32_t r = 0; r < 8; ++r) {
+        std::vector<int32_t> p = system;
+        for (int64_t i = 0; i < n_user; ++i) p.push_back((int32_t)(3 + (r * 41 + i * 13) % 300));
+        prompts.push_back(std::move(p));
+    }
+    // Each alone, on a worker with no cache at all.
+    WorkerOptions alone_opt;
+    alone_opt.prefix_cache = false;
+    auto alone = start(load(path, 1, n_ctx), alone_opt);
+    ASSERT_TRUE(alone);
+    std::vector<std::vector<int32_t>> want;
+    for (const auto& p : prompts) want.push_back(collect(*submit(*alone, greedy(p, n_gen))).tokens);
+
+    const int64_t per_request = (n_sys + n_user + n_gen + 31) / 32;  // 32 blocks
+    struct Mode {
+        const char* name;
+        bool cache, share;
+    };
+    for (const Mode mode : {Mode{"shared", true, true}, Mode{"copied", true, false}, Mode{"no cache", false, false}}) {
+        WorkerOptions o;
+        o.prefix_cache = mode.cache;
+        o.share_prefix = mode.share;
+        auto w = start(load(path, 8, n_ctx), o);
+        ASSERT_TRUE(w);
+        std::vector<std::shared_ptr<RequestStream>> streams;
+        for (const auto& p : prompts) streams.push_back(submit(*w, greedy(p, n_gen)));
+        double ttft_sum = 0, ttft_max = 0;
+        int64_t cached = 0;
+        for (size_t r = 0; r < streams.size(); ++r) {
+            Outcome out = collect(*streams[r]);
+            EXPECT_EQ(out.tokens, want[r]) << mode.name << ", request " << r;
+            ttft_sum += out.summary.ttft_ms;
+            ttft_max = std::max(ttft_max, out.summary.ttft_ms);
+            cached += out.summary.n_cached;
+        }
+        expect_no_leak(*w);
+        const int64_t peak = w->metrics().kv_blocks_used_peak.load();
+        std::printf("[ sharing  ] %-8s: peak KV blocks %3lld (8 x %lld = %lld unshared), prompt tokens reused %lld, "
+                    "TTFT mean %.1f ms, max %.1f ms\n",
+                    mode.name, (long long)peak, (long long)per_request, (long long)(8 * per_request),
+                    (long long)cached, ttft_sum / 8, ttft_max);
+        RecordProperty(std::string(mode.name) + "_peak_blocks", (int)peak);
+        if (mode.share) {
+            // One copy of the prompt plus, per other request, its partial block and what it grew.
+            EXPECT_LE(peak, per_request + 7 * 2);
+            EXPECT_EQ(cached, 7 * n_sys);
+        } else if (mode.cache) {
+            EXPECT_GE(peak, 7 * per_request);  // every request holds its own copy
+        }
+    }
 }
 
 TEST(Worker, CancelFreesTheSequence) {
