@@ -4,6 +4,14 @@ namespace retort {
 
 using json = nlohmann::json;
 
+namespace {
+ReasoningSplitter::Options split_options(bool starts_in_reasoning) {
+    ReasoningSplitter::Options o;
+    o.start_in_reasoning = starts_in_reasoning;
+    return o;
+}
+}  // namespace
+
 std::string dump_json(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 ResponseBuilder::ResponseBuilder(const ApiRequest& req, const Tokenizer& tok, ResponseMeta meta,
@@ -12,7 +20,7 @@ ResponseBuilder::ResponseBuilder(const ApiRequest& req, const Tokenizer& tok, Re
       tok_(tok),
       meta_(std::move(meta)),
       split_(req.kind == ApiKind::kChat && req.reasoning == ReasoningFormat::kDeepSeek),
-      splitter_(starts_in_reasoning) {}
+      splitter_(split_options(starts_in_reasoning)) {}
 
 json ResponseBuilder::envelope(const char* object) const {
     return json{{"id", meta_.id},
@@ -56,7 +64,7 @@ void ResponseBuilder::split(const std::string& text, Delta& d) {
         d.content += text;
         return;
     }
-    ReasoningSplit::Out o = splitter_.push(text);
+    const ReasoningDelta o = splitter_.push(text);
     d.reasoning += o.reasoning;
     d.content += o.content;
 }
@@ -113,7 +121,7 @@ std::vector<json> ResponseBuilder::final_chunks(const RequestSummary& s) {
     std::vector<json> out;
     Delta d;
     if (split_) {
-        ReasoningSplit::Out o = splitter_.flush();
+        ReasoningDelta o = splitter_.finish();
         d.reasoning = std::move(o.reasoning);
         d.content = std::move(o.content);
     }
@@ -155,7 +163,7 @@ json ResponseBuilder::usage(const RequestSummary& s) const {
 
 json ResponseBuilder::response(const RequestSummary& s) {
     if (split_) {
-        ReasoningSplit::Out o = splitter_.flush();
+        const ReasoningDelta o = splitter_.finish();
         all_.reasoning += o.reasoning;
         all_.content += o.content;
     }

@@ -6,7 +6,7 @@
 
 #include "runtime/request.h"
 #include "server/api_types.h"
-#include "server/reasoning_split.h"
+#include "tokenizer/reasoning.h"
 #include "tokenizer/tokenizer.h"
 
 #include <nlohmann/json.hpp>
@@ -56,7 +56,7 @@ private:
     const Tokenizer& tok_;
     ResponseMeta meta_;
     bool split_;
-    ReasoningSplit splitter_;
+    ReasoningSplitter splitter_;
     bool sent_role_ = false;
     int64_t n_reasoning_tokens_ = 0;
     size_t text_offset_ = 0;  // completion logprobs: byte offset of each token in the text

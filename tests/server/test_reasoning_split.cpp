@@ -1,5 +1,7 @@
-// ReasoningSplit: the R1 reply split into reasoning and answer, whatever the piece boundaries.
-#include "server/reasoning_split.h"
+// The server's reasoning split (tokenizer/reasoning.h's ReasoningSplitter, as ResponseBuilder
+// drives it: push per piece, finish at the end): the R1 reply split into reasoning and answer,
+// whatever the piece boundaries.
+#include "tokenizer/reasoning.h"
 
 #include <gtest/gtest.h>
 
@@ -11,14 +13,16 @@ struct Split {
 };
 
 Split run(const std::vector<std::string>& pieces, bool starts_in_reasoning) {
-    ReasoningSplit s(starts_in_reasoning);
+    ReasoningSplitter::Options opt;
+    opt.start_in_reasoning = starts_in_reasoning;
+    ReasoningSplitter s(opt);
     Split out;
     for (const auto& p : pieces) {
         auto o = s.push(p);
         out.reasoning += o.reasoning;
         out.content += o.content;
     }
-    auto o = s.flush();
+    auto o = s.finish();
     out.reasoning += o.reasoning;
     out.content += o.content;
     return out;
@@ -68,6 +72,14 @@ TEST(ReasoningSplit, UnfinishedReasoningStaysReasoning) {
 
 TEST(ReasoningSplit, TagTextInsideAnswerIsKept) {
     expect_split("r</think>a </think> b", true, "r", "a </think> b");
+}
+
+// Where the splitter the server had before differed: a model that opens <think> again after the
+// prompt did has it dropped (not shown as reasoning text), and unfinished reasoning loses its
+// trailing whitespace, as finished reasoning does.
+TEST(ReasoningSplit, RepeatedOpeningTagAndUnfinishedWhitespace) {
+    expect_split("<think>\nhmm\n</think>\n\nyes", true, "hmm", "yes");
+    expect_split("still thinking \n", true, "still thinking", "");
 }
 
 TEST(ReasoningSplit, EmptyReasoning) {
