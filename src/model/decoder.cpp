@@ -211,9 +211,22 @@ void Decoder::attention(int64_t il, const Batch& b, int64_t t0, int64_t n_tok, c
                 *stride = hd;
                 return rows32;
             };
+            // The next block's rows of this head, requested while this block is processed:
+            // blocks sit anywhere in the pool, and a head's slice of each row is a strided
+            // pattern the hardware prefetcher picks up too late (measured: the first load of
+            // every row stalled).
+            const size_t head_bytes = (size_t)hd * (f16 ? 2 : 4);
+            auto prefetch_block = [&](bool v, int64_t p0) {
+                if (p0 >= n_pos) return;
+                const int64_t n = std::min(block, n_pos - p0);
+                const uint8_t* first = (v ? kv.v_row(il, seq, p0) : kv.k_row(il, seq, p0)) + (size_t)hk * head_bytes;
+                for (int64_t i = 0; i < n; ++i)
+                    for (size_t off = 0; off < head_bytes; off += 64) __builtin_prefetch(first + i * kv.row_bytes() + off);
+            };
             std::fill(mx, mx + g, -INFINITY);
             for (int64_t p0 = 0; p0 < n_pos; p0 += block) {
                 const int64_t n = std::min(block, n_pos - p0);
+                prefetch_block(false, p0 + block);
                 int64_t stride = 0;
                 const float* rows = block_rows(false, p0, n, &stride);
                 for (int64_t j = 0; j < g; ++j)
@@ -224,6 +237,7 @@ void Decoder::attention(int64_t il, const Batch& b, int64_t t0, int64_t n_tok, c
             std::fill(o, o + g * hd, 0.0f);
             for (int64_t p0 = 0; p0 < n_pos; p0 += block) {
                 const int64_t n = std::min(block, n_pos - p0);
+                prefetch_block(true, p0 + block);
                 int64_t stride = 0;
                 const float* rows = block_rows(true, p0, n, &stride);
                 for (int64_t j = 0; j < g; ++j) kt_.attn_accum(n, hd, rows, stride, scores + j * n_pos + p0, o + j * hd);
