@@ -136,7 +136,7 @@ struct SynthOptions {
     int n_threads = 0;  // 0: all hardware threads
     size_t chunk_bytes = size_t{32} << 20;  // output bytes generated per fill call
     // Called after each chunk with tensor data bytes done / total (on the writing thread).
-    std::function<void(uint64_t done, uint64_t total)> progress;
+    std::function<void(uint64_t done, uint64_t total)> progress = nullptr;
 };
 
 // Owns the GGUF writer and the thread pool its fill callbacks use. Values depend only on the
