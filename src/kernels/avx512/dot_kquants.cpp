@@ -198,18 +198,9 @@ struct Q6KKernel {
 }  // namespace
 
 // ref: vec_dot[T] of ref_kernels() for each T; the *_rows forms are the same dot on 1..4 rows.
-#define RETORT_AVX512_KQUANT(name, Kernel)                                                                     \
-    void vec_dot_##name(int64_t n, float* out, const void* w, const void* a) {                              \
-        Kernel::run<1>(n, out, 0, static_cast<const uint8_t*>(w), static_cast<const uint8_t*>(a), 0);        \
-    }                                                                                                        \
-    void vec_dot_rows_##name(int64_t n, int nr, float* out, int64_t out_stride, const void* w, const void* a, \
-                             size_t a_row) {                                                                 \
-        dot_rows<Kernel>(n, nr, out, out_stride, w, a, a_row);                                               \
-    }
-RETORT_AVX512_KQUANT(q4_k, K4Kernel<false>)
-RETORT_AVX512_KQUANT(q5_k, K4Kernel<true>)
-RETORT_AVX512_KQUANT(q6_k, Q6KKernel)
-#undef RETORT_AVX512_KQUANT
+RETORT_AVX512_DOT_ENTRIES(q4_k, K4Kernel<false>)
+RETORT_AVX512_DOT_ENTRIES(q5_k, K4Kernel<true>)
+RETORT_AVX512_DOT_ENTRIES(q6_k, Q6KKernel)
 
 // ref: vec_dot[Q3_K] of ref_kernels(). x = d * sc_j * (q - 4), q = low 2 bits | high bit << 2.
 // Group g = elements 64g..64g+63 lies in qs[32(g/2)..] at bits 4(g%2) (first 32) and 4(g%2)+2

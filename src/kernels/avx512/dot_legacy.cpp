@@ -244,19 +244,10 @@ struct Q5_1Kernel {
 }  // namespace
 
 // ref: vec_dot[T] of ref_kernels() for each T; the *_rows forms are the same dot on 1..4 rows.
-#define RETORT_AVX512_LEGACY(name, Kernel)                                                                     \
-    void vec_dot_##name(int64_t n, float* out, const void* w, const void* a) {                              \
-        Kernel::run<1>(n, out, 0, static_cast<const uint8_t*>(w), static_cast<const uint8_t*>(a), 0);        \
-    }                                                                                                        \
-    void vec_dot_rows_##name(int64_t n, int nr, float* out, int64_t out_stride, const void* w, const void* a, \
-                             size_t a_row) {                                                                 \
-        dot_rows<Kernel>(n, nr, out, out_stride, w, a, a_row);                                               \
-    }
-RETORT_AVX512_LEGACY(q8_0, Q8_0Kernel)
-RETORT_AVX512_LEGACY(q4_0, Q4_0Kernel)
-RETORT_AVX512_LEGACY(q5_0, Q5_0Kernel)
-RETORT_AVX512_LEGACY(q4_1, Q4_1Kernel)
-RETORT_AVX512_LEGACY(q5_1, Q5_1Kernel)
-#undef RETORT_AVX512_LEGACY
+RETORT_AVX512_DOT_ENTRIES(q8_0, Q8_0Kernel)
+RETORT_AVX512_DOT_ENTRIES(q4_0, Q4_0Kernel)
+RETORT_AVX512_DOT_ENTRIES(q5_0, Q5_0Kernel)
+RETORT_AVX512_DOT_ENTRIES(q4_1, Q4_1Kernel)
+RETORT_AVX512_DOT_ENTRIES(q5_1, Q5_1Kernel)
 
 }  // namespace retort::avx512

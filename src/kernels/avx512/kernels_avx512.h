@@ -49,6 +49,17 @@ inline void dot_rows(int64_t n, int nr, float* out, int64_t out_stride, const vo
     }
 }
 
+// Defines vec_dot_NAME (the single-row dot, Kernel::run<1>) and vec_dot_rows_NAME (1..4 rows)
+// from one Kernel class, so both entries always run the same code.
+#define RETORT_AVX512_DOT_ENTRIES(name, Kernel)                                                                \
+    void vec_dot_##name(int64_t n, float* out, const void* w, const void* a) {                              \
+        Kernel::run<1>(n, out, 0, static_cast<const uint8_t*>(w), static_cast<const uint8_t*>(a), 0);        \
+    }                                                                                                        \
+    void vec_dot_rows_##name(int64_t n, int nr, float* out, int64_t out_stride, const void* w, const void* a, \
+                             size_t a_row) {                                                                 \
+        dot_rows<Kernel>(n, nr, out, out_stride, w, a, a_row);                                               \
+    }
+
 // from_float (quantize.cpp): byte-identical to the reference quantizers.
 void from_float_q8_0(const float* x, void* dst, int64_t n);
 void from_float_q8_1(const float* x, void* dst, int64_t n);
