@@ -8,9 +8,12 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/avx2/avx2_common.h"
 #include "kernels/avx2/kernels_avx2.h"
 
 namespace retort::avx2 {
+
+using namespace simd;
 
 namespace {
 
@@ -38,12 +41,6 @@ inline __m128 sum4(__m256 a, __m256 b, __m256 c, __m256 e) {
     const __m256 ce = _mm256_hadd_ps(c, e);
     const __m256 abce = _mm256_hadd_ps(ab, ce);
     return _mm_add_ps(_mm256_castps256_ps128(abce), _mm256_extractf128_ps(abce, 1));
-}
-
-inline float hsum(__m256 v) {
-    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
 }
 
 // exp(x) for x <= 0, as avx512/attn.cpp; 2^k built in the exponent bits.
@@ -81,7 +78,7 @@ float attn_scores(int64_t n, int64_t hd, const float* rows, int64_t stride, cons
     _mm_store_ps(m, mx4);
     float mx = std::max(std::max(m[0], m[1]), std::max(m[2], m[3]));
     for (; i < n; ++i) {
-        s[i] = scale * hsum(dot_lanes(hd, rows + i * stride, q));
+        s[i] = scale * hsum_ps(dot_lanes(hd, rows + i * stride, q));
         mx = std::max(mx, s[i]);
     }
     return mx;
@@ -116,7 +113,7 @@ float exp_sum(int64_t n, float* x, float max) {
         _mm256_maskstore_ps(x + i, k, e);
         sum = _mm256_add_ps(sum, _mm256_and_ps(e, _mm256_castsi256_ps(k)));
     }
-    return hsum(sum);
+    return hsum_ps(sum);
 }
 
 void f16_to_f32(int64_t n, const uint16_t* x, float* y) {
