@@ -16,23 +16,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Cmd {
-    int rc;
-    std::string out;
-};
-
-Cmd run(const std::string& args) {
-    const std::string cmd = std::string(RETORT_BINARY) + " " + args + " 2>&1";
-    Cmd c{-1, {}};
-    FILE* p = popen(cmd.c_str(), "r");
-    if (p == nullptr) return c;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) c.out.append(buf, n);
-    const int st = pclose(p);
-    c.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return c;
-}
+using testing::Cmd;
+using testing::run;
 
 class Cli : public ::testing::Test {
 protected:
