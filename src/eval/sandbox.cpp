@@ -4,8 +4,11 @@
 // a few loader files from /etc, /proc, a minimal /dev, and a writable size-capped /tmp.
 //
 // One run: the parent builds bwrap's argv, writes the program into a memfd, forks; the child
-// moves its pipes to fds 0-4, sets rlimits, drops to the slot's uid when we are root, and
+// moves its pipes to fds 0-5, sets rlimits, drops to the slot's uid when we are root, and
 // execs bwrap, which copies fd 3 to /tmp/main.py inside fresh namespaces and runs python.
+// Python first writes one byte to fd 5 and closes it, then runs main.py: that byte is how we
+// know the program itself started (bwrap reports its child's pid before the namespace set-up,
+// which can still fail, e.g. "Can't fork for pid 1" when the uid is at its process limit).
 // The parent reads stdout/stderr with poll() until EOF, the output cap or the deadline; on
 // the deadline it SIGKILLs bwrap's process group. bwrap's --die-with-parent and the new PID
 // namespace then take every process the program started down with it.
@@ -40,8 +43,17 @@ constexpr size_t kKeepBytes = 4096;  // stdout head and stderr tail kept per run
 
 bool is_executable(const std::string& path) { return !path.empty() && access(path.c_str(), X_OK) == 0; }
 
-// Processes (tasks) owned by `uid`: RLIMIT_NPROC counts all of them, so a non-root caller
-// must allow for those it already has.
+// Tasks a non-root caller's other processes may start while a run is in flight: RLIMIT_NPROC
+// counts every task of the uid, ours and the program's alike.
+constexpr long kSharedUidHeadroom = 256;
+
+// The interpreter's first statements, before the program: the start marker on fd 5 (closed so
+// the program cannot write it), then main.py as __main__ with its own file name in tracebacks.
+constexpr const char* kStartStub =
+    "import os, runpy\nos.write(5, b'1')\nos.close(5)\nrunpy.run_path('/tmp/main.py', run_name='__main__')\n";
+
+// Processes (tasks) owned by `uid`: RLIMIT_NPROC counts all of them, including a previous
+// run's that the kernel is still tearing down, so each run's limit allows for those.
 long count_tasks_of(uid_t uid) {
     long n = 0;
     DIR* proc = opendir("/proc");
@@ -99,18 +111,17 @@ struct Pipe {
 };
 
 // Runs in the forked child: only async-signal-safe calls until execv.
-[[noreturn]] void exec_child(const char* bwrap, char* const* argv, int stdin_fd, int out_fd, int err_fd,
-                             int program_fd, int status_fd, const rlimit* limits, const int* resources,
-                             int n_limits, bool drop_uid, uid_t uid) {
+// `fds` become 0..5: stdin, stdout, stderr, program, bwrap status, start marker.
+[[noreturn]] void exec_child(const char* bwrap, char* const* argv, const int (&fds)[6], const rlimit* limits,
+                             const int* resources, int n_limits, bool drop_uid, uid_t uid) {
     setpgid(0, 0);
     // Move every source above the targets first so no dup2 clobbers a later source.
-    const int src[5] = {stdin_fd, out_fd, err_fd, program_fd, status_fd};
-    int high[5];
-    for (int k = 0; k < 5; ++k) {
-        high[k] = fcntl(src[k], F_DUPFD_CLOEXEC, 10);
+    int high[6];
+    for (int k = 0; k < 6; ++k) {
+        high[k] = fcntl(fds[k], F_DUPFD_CLOEXEC, 10);
         if (high[k] < 0) _exit(126);
     }
-    for (int k = 0; k < 5; ++k)
+    for (int k = 0; k < 6; ++k)
         if (dup2(high[k], k) < 0) _exit(126);
     for (int k = 0; k < n_limits; ++k) setrlimit(resources[k], &limits[k]);
     if (drop_uid) {
@@ -162,8 +173,6 @@ Result<Sandbox> Sandbox::create(SandboxConfig config) {
 
     Sandbox sandbox(std::move(config));
     sandbox.drop_to_slot_uid_ = geteuid() == 0;
-    sandbox.nproc_limit_ = sandbox.config_.limits.max_processes;
-    if (!sandbox.drop_to_slot_uid_) sandbox.nproc_limit_ += count_tasks_of(geteuid());
 
     const RunResult probe = sandbox.run_python("print('retort-sandbox-ok')\n", 0);
     if (probe.status != RunStatus::kPassed || trim(probe.stdout_head) != "retort-sandbox-ok")
@@ -178,7 +187,8 @@ Result<Sandbox> Sandbox::create(SandboxConfig config) {
 RunResult Sandbox::run_python(std::string_view program, int slot) const {
     // bwrap can fail to set up its namespaces for a moment when many were just torn down (the
     // kernel frees them asynchronously, and their per-user counts with them). The program never
-    // ran then, so running it again is safe; a persistent failure still ends as kSandboxError.
+    // started then (no start marker), so running it again is safe; a persistent failure still
+    // ends as kSandboxError.
     constexpr int kAttempts = 6;
     RunResult result;
     for (int attempt = 0; attempt < kAttempts; ++attempt) {
@@ -203,32 +213,37 @@ RunResult Sandbox::run_once(std::string_view program, int slot) const {
                              "--tmpfs", "/tmp", "--file", "3", "/tmp/main.py", "--remount-ro", "/", "--chdir", "/tmp", "--json-status-fd",
                              "4", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp",
                              "--setenv", "TMPDIR", "/tmp", "--setenv", "LANG", "C.UTF-8", "--setenv",
-                             "PYTHONHASHSEED", "0", "--", config_.python, "-I", "-S", "-B", "/tmp/main.py"});
+                             "PYTHONHASHSEED", "0", "--", config_.python, "-I", "-S", "-B", "-c", kStartStub});
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
 
+    const uid_t uid = drop_to_slot_uid_ ? config_.uid_base + static_cast<uid_t>(slot) : geteuid();
+    // The program's budget comes on top of what the uid already holds: a previous run's tasks
+    // still being torn down (root, per-slot uid) or the caller's own (non-root, shared uid).
+    const long nproc_limit =
+        lim.max_processes + count_tasks_of(uid) + (drop_to_slot_uid_ ? 0 : kSharedUidHeadroom);
     const rlim_t cpu = static_cast<rlim_t>(lim.cpu_time_s);
     const int resources[] = {RLIMIT_CPU, RLIMIT_AS, RLIMIT_NPROC, RLIMIT_FSIZE, RLIMIT_NOFILE, RLIMIT_CORE};
     const rlimit limits[] = {{cpu, cpu + 1},
                              {lim.memory_bytes, lim.memory_bytes},
-                             {static_cast<rlim_t>(nproc_limit_), static_cast<rlim_t>(nproc_limit_)},
+                             {static_cast<rlim_t>(nproc_limit), static_cast<rlim_t>(nproc_limit)},
                              {lim.file_size_bytes, lim.file_size_bytes},
                              {static_cast<rlim_t>(lim.max_open_files), static_cast<rlim_t>(lim.max_open_files)},
                              {0, 0}};
-    const uid_t uid = config_.uid_base + static_cast<uid_t>(slot);
 
     const int program_fd = memfd_create("retort-program", MFD_CLOEXEC);
     const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    Pipe out, err, status;
+    Pipe out, err, status, marker;
     auto cleanup = [&] {
         if (program_fd >= 0) close(program_fd);
         if (null_fd >= 0) close(null_fd);
         out.close_all();
         err.close_all();
         status.close_all();
+        marker.close_all();
     };
-    if (program_fd < 0 || null_fd < 0 || !out.open() || !err.open() || !status.open()) {
+    if (program_fd < 0 || null_fd < 0 || !out.open() || !err.open() || !status.open() || !marker.open()) {
         result.stderr_tail = std::string("sandbox: cannot create pipes: ") + std::strerror(errno);
         cleanup();
         return result;
@@ -251,13 +266,13 @@ RunResult Sandbox::run_once(std::string_view program, int slot) const {
         return result;
     }
     if (pid == 0)
-        exec_child(config_.bwrap.c_str(), argv.data(), null_fd, out.w, err.w, program_fd, status.w, limits,
-                   resources, static_cast<int>(std::size(resources)), drop_to_slot_uid_, uid);
+        exec_child(config_.bwrap.c_str(), argv.data(), {null_fd, out.w, err.w, program_fd, status.w, marker.w},
+                   limits, resources, static_cast<int>(std::size(resources)), drop_to_slot_uid_, uid);
     // The child's ends must be closed here, or EOF never comes.
-    close(out.w);
-    close(err.w);
-    close(status.w);
-    out.w = err.w = status.w = -1;
+    for (Pipe* p : {&out, &err, &status, &marker}) {
+        close(p->w);
+        p->w = -1;
+    }
 
     std::string out_text, err_text;
     uint64_t total_output = 0;
@@ -320,18 +335,20 @@ RunResult Sandbox::run_once(std::string_view program, int slot) const {
         if (n <= 0) break;
         status_text.append(buf, static_cast<size_t>(n));
     }
-    bool started = false;
     int exit_code = -1;
     for (std::string_view line : split_lines(status_text)) {
         if (trim(line).empty()) continue;
         try {
             const auto j = nlohmann::json::parse(line);
-            if (j.contains("child-pid")) started = true;
             if (j.contains("exit-code")) exit_code = j["exit-code"].get<int>();
         } catch (const nlohmann::json::exception&) {
             // A partial line after a kill: ignore it.
         }
     }
+    // Non-blocking: a namespace process being torn down may still hold the write end open.
+    char mark = 0;
+    fcntl(marker.r, F_SETFL, O_NONBLOCK);
+    const bool started = read(marker.r, &mark, 1) == 1;
     if (exit_code < 0) {
         if (WIFEXITED(wstatus)) exit_code = WEXITSTATUS(wstatus);
         else if (WIFSIGNALED(wstatus)) exit_code = 128 + WTERMSIG(wstatus);

@@ -16,7 +16,7 @@ struct SandboxLimits {
     double wall_time_s = 10.0;                 // whole run; then the process tree is killed
     int cpu_time_s = 10;                       // RLIMIT_CPU per process (SIGXCPU, then SIGKILL)
     uint64_t memory_bytes = 1ull << 30;        // RLIMIT_AS per process
-    int max_processes = 32;                    // RLIMIT_NPROC for the sandbox's user
+    int max_processes = 32;                    // tasks the program may add to its uid's (RLIMIT_NPROC)
     uint64_t file_size_bytes = 16ull << 20;    // RLIMIT_FSIZE: largest file a program may write
     uint64_t tmp_size_bytes = 64ull << 20;     // size of the private /tmp (tmpfs)
     int max_open_files = 64;                   // RLIMIT_NOFILE
@@ -57,8 +57,8 @@ public:
     // cannot work here (bwrap missing, user namespaces refused, ...).
     static Result<Sandbox> create(SandboxConfig config);
 
-    // Runs `program` as /tmp/main.py with `python3 -I -S -B` (isolated, no site packages),
-    // stdin from /dev/null. `slot` (0 <= slot < 1000) must differ between runs in flight at
+    // Runs `program` as /tmp/main.py (as __main__) with `python3 -I -S -B` (isolated, no site
+    // packages), stdin from /dev/null. `slot` (0 <= slot < 1000) must differ between runs in flight at
     // the same time. Thread-safe.
     RunResult run_python(std::string_view program, int slot) const;
 
@@ -69,7 +69,6 @@ private:
     RunResult run_once(std::string_view program, int slot) const;
     SandboxConfig config_;
     bool drop_to_slot_uid_ = false;  // we are root: run as uid_base + slot
-    long nproc_limit_ = 0;           // RLIMIT_NPROC to set in the child
 };
 
 }  // namespace retort::eval
