@@ -136,13 +136,18 @@ static inline __m256i bcast_i16_halves(__m256i v) {
 
 // The 12 bytes hold 8 scales and 8 mins: bytes 0-3 / 4-7 carry scales / mins 0-3 in their low
 // 6 bits and the top 2 bits of scales / mins 4-7 in their high 2; bytes 8-11 carry the low 4
-// bits of scales 4-7 (low nibble) and mins 4-7 (high nibble). Out: 8 scales, then 8 mins, u8.
-static inline void unpack_scales_k4(const uint8_t* p, uint32_t out[4]) {
-    const uint32_t a0 = ld_u32(p), a1 = ld_u32(p + 4), a2 = ld_u32(p + 8);
-    out[0] = a0 & 0x3F3F3F3Fu;                                              // scales 0-3
-    out[1] = (a2 & 0x0F0F0F0Fu) | (((a0 >> 6) & 0x03030303u) << 4);         // scales 4-7
-    out[2] = a1 & 0x3F3F3F3Fu;                                              // mins 0-3
-    out[3] = ((a2 >> 4) & 0x0F0F0F0Fu) | (((a1 >> 6) & 0x03030303u) << 4);  // mins 4-7
+// bits of scales 4-7 (low nibble) and mins 4-7 (high nibble). Out: bytes 0-7 the 8 scales,
+// 8-15 the 8 mins (u8), unpacked in registers (no scalar work). Reads 16 bytes at p: the 12
+// scale bytes and 4 of what follows them in the block.
+static inline __m128i unpack_scales_k4(const uint8_t* p) {
+    const __m128i x = ld128(p);  // dwords a0 a1 a2 (a3 unused)
+    // [a0, a2, a1, a2 >> 4] masked to the bits kept in place ...
+    const __m128i low = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(x, _MM_SHUFFLE(2, 1, 2, 0)), _mm_set_epi32(4, 0, 0, 0)),
+                                      _mm_set_epi32(0x0F0F0F0F, 0x3F3F3F3F, 0x0F0F0F0F, 0x3F3F3F3F));
+    // ... and the top 2 bits of a0 (scales 4-7) and a1 (mins 4-7) moved to bits 4-5.
+    const __m128i top = _mm_and_si128(_mm_srli_epi32(_mm_shuffle_epi32(x, _MM_SHUFFLE(1, 0, 0, 0)), 2),
+                                      _mm_set_epi32(0x30303030, 0, 0x30303030, 0));
+    return _mm_or_si128(low, top);
 }
 
 // [d * da, dmin * da] in lanes 0, 1: a k-quant's adjacent f16 d and dmin in one conversion.
@@ -150,13 +155,19 @@ static inline __m128 k_d_dmin(const uint8_t* d_dmin, float da) {
     return _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)ld_u32(d_dmin))), _mm_set1_ps(da));
 }
 
-// m_j * (bsums[2j] + bsums[2j + 1]) for the 8 sub-blocks of 32, as 8 int32 lanes: the mins
-// (words 2, 3 of unpack_scales_k4) each doubled, times the 16 bsums of the activation.
-static inline __m256i k4_min_products(const uint32_t sm[4], const uint8_t* bsums) {
-    const __m128i m8 = _mm_set_epi32(0, 0, (int)sm[3], (int)sm[2]);
-    const __m256i mins_dup = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));  // m0 m0 m1 m1 ...
-    return _mm256_madd_epi16(mins_dup, ld256(bsums));
+// The mins of unpack_scales_k4 (bytes 8-15) as int16, each doubled: m0 m0 m1 m1 ... for madd
+// against the 16 bsums of the activation.
+static inline __m256i k4_mins_doubled(__m128i scales_mins) {
+    return _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scales_mins, scales_mins));
 }
+
+// m_j * (bsums[2j] + bsums[2j + 1]) for the 8 sub-blocks of 32, as 8 int32 lanes.
+static inline __m256i k4_min_products(__m128i scales_mins, const uint8_t* bsums) {
+    return _mm256_madd_epi16(k4_mins_doubled(scales_mins), ld256(bsums));
+}
+
+// The 8 scales of unpack_scales_k4 (bytes 0-7) as int16.
+static inline __m128i k4_scales16(__m128i scales_mins) { return _mm_cvtepu8_epi16(scales_mins); }
 
 // Q3_K: 16 6-bit scales stored +32: the low 4 bits of scale j sit in byte j%8 (low nibble for
 // j < 8, high nibble otherwise), its high 2 bits in byte 8 + j%4 at bit 2*(j/4).

@@ -50,13 +50,12 @@ void vec_dot_q4_k(int64_t n, float* out, const void* vw, const void* va) {
         const uint8_t* bw = w + i * BW;
         const uint8_t* ba = a + i * BA;
         const __m128 dd = k_d_dmin(bw + kD, ld_f32(ba + kQ8KD));  // [d, dmin] * d_a
-        uint32_t sm[4];
-        unpack_scales_k4(bw + kScales, sm);
+        const __m128i sm = unpack_scales_k4(bw + kScales);
         acc_m = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)),
                                 _mm256_cvtepi32_ps(k4_min_products(sm, ba + kQ8KBsums)), acc_m);
 
         // scales as int16, the same 8 in both 128-bit halves
-        const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sm[1], (int)sm[0])));
+        const __m256i sc = _mm256_broadcastsi128_si256(k4_scales16(sm));
 
         // chunk c = elements 64c..64c+63: low nibbles of qs[32c..] are sub-block 2c, high 2c+1.
         const uint8_t* qs = bw + kQs;
@@ -98,11 +97,10 @@ void vec_dot_q5_k(int64_t n, float* out, const void* vw, const void* va) {
         const uint8_t* bw = w + i * BW;
         const uint8_t* ba = a + i * BA;
         const __m128 dd = k_d_dmin(bw + kD, ld_f32(ba + kQ8KD));  // [d, dmin] * d_a
-        uint32_t sm[4];
-        unpack_scales_k4(bw + kScales, sm);
+        const __m128i sm = unpack_scales_k4(bw + kScales);
         acc_m = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)),
                                 _mm256_cvtepi32_ps(k4_min_products(sm, ba + kQ8KBsums)), acc_m);
-        const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sm[1], (int)sm[0])));
+        const __m256i sc = _mm256_broadcastsi128_si256(k4_scales16(sm));
 
         const uint8_t* qs = bw + kQs;
         const uint8_t* q8 = ba + kQ8KQs;

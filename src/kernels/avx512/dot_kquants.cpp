@@ -56,11 +56,6 @@ inline __m512i spread_scales(__m512i scales) {
     return _mm512_permutexvar_epi16(_mm512_load_si512((const void*)idx.v), scales);
 }
 
-// The 8 scales of a Q4_K / Q5_K block as int16 (lanes 0-7), from unpack_scales_k4's words.
-inline __m128i k4_scales16(const uint32_t sm[4]) {
-    return _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)sm[1], (int)sm[0]));
-}
-
 
 // Q4_K / Q5_K x Q8_K for R activation rows (row r at a + r * a_row, result at
 // out[r * out_stride]). x = d * sc_j * q - dmin * m_j, q in 0..15 (Q5_K: 0..31), 8 sub-blocks j
@@ -88,16 +83,14 @@ struct K4Kernel {
         for (int64_t i = 0; i < n / kQK_K; ++i) {
             const uint8_t* bw = w + i * BW;
             const uint8_t* ba = a + i * BA;
-            uint32_t sm[4];
-            unpack_scales_k4(bw + kScales, sm);
+            const __m128i sm = unpack_scales_k4(bw + kScales);
             const __m512i sc = _mm512_zextsi128_si512(k4_scales16(sm));
             // The weight side of the per-row terms, once per block: d and dmin as vectors, and
-            // the mins doubled (m0 m0 m1 m1 ...) for madd against the 16 bsums.
+            // the mins doubled for madd against the 16 bsums.
             const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128((int)ld_u32(bw + kD)));
             const __m512 d_w = _mm512_broadcastss_ps(dm);
             const __m256 dmin_w = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
-            const __m128i m8 = _mm_set_epi32(0, 0, (int)sm[3], (int)sm[2]);
-            const __m256i mins_dup = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+            const __m256i mins_dup = k4_mins_doubled(sm);
             __m512 d[R];  // d * d_a
             for (int r = 0; r < R; ++r) {
                 const uint8_t* bar = ba + r * a_row;
