@@ -7,7 +7,7 @@
 # llama.cpp is not part of this repository: pass the path of a llama-bench you built.
 #
 # Environment (all optional):
-#   RETORT   retort binary (default: the newest of build*/retort under the repo root)
+#   RETORT   retort binary (default: build/release/retort, what `make build` makes)
 #   ROUNDS   rounds; each runs each tool once per thread count (default 5)
 #   REPS     repetitions per tool run, after the tool's own warm-up (default 1)
 #   PP, TG   prompt and generation lengths (default 512, 128)
@@ -34,7 +34,7 @@ THREADS=("$@")
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 if [[ -z ${RETORT:-} ]]; then
-    RETORT=$(ls -t "$ROOT"/build*/retort 2>/dev/null | head -1 || true)
+    RETORT=$ROOT/build/release/retort
 fi
 ROUNDS=${ROUNDS:-5}
 REPS=${REPS:-1}
