@@ -79,6 +79,51 @@ std::string slug(const std::string& s) {
     return out.empty() ? "model" : out;
 }
 
+// What decides the outputs of a run, kept in DIR/run.json so that --resume can refuse to mix
+// answers generated under other settings into one outputs.jsonl. --limit and --samples may grow
+// on a resume (it generates what is missing), so they are not part of it.
+nlohmann::json run_settings(const eval::ModelInfo& model, const std::string& endpoint,
+                            const eval::GenerationInfo& g) {
+    auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+    // The model by name and size, not path: the same file reached from another directory is the same run.
+    return {{"model", model.name},
+            {"model_bytes", opt(model.size_bytes)},
+            {"endpoint", endpoint.empty() ? nlohmann::json(nullptr) : nlohmann::json(endpoint)},
+            {"max_tokens", opt(g.max_tokens)},
+            {"reasoning_budget", opt(g.reasoning_budget)},
+            {"temperature", opt(g.temperature)},
+            {"top_p", opt(g.top_p)},
+            {"seed", opt(g.seed)}};
+}
+
+// A fresh run writes DIR/run.json; a resumed one must match it (a run from before run.json
+// existed gets one written now).
+Status check_run_settings(const std::string& dir, const nlohmann::json& now, bool resume) {
+    const std::string path = dir + "/run.json";
+    std::error_code ec;
+    if (resume && fs::exists(path, ec)) {
+        auto text = eval::read_text_file(path);
+        if (!text.ok()) return text.error();
+        nlohmann::json first;
+        try {
+            first = nlohmann::json::parse(*text);
+        } catch (const nlohmann::json::exception& e) {
+            return Error::bad_argument("{}: not valid JSON ({}); remove it to resume anyway", path, e.what());
+        }
+        std::string diffs;
+        for (const auto& [key, value] : now.items()) {
+            const nlohmann::json was = first.contains(key) ? first[key] : nlohmann::json(nullptr);
+            if (was != value) diffs += fmt::format("\n  {}: first run {}, now {}", key, was.dump(), value.dump());
+        }
+        if (!diffs.empty())
+            return Error::bad_argument("--resume: {} was generated with other settings; resume with the first "
+                                       "run's flags or use another --out:{}",
+                                       dir, diffs);
+        return ok_status();
+    }
+    return eval::write_text_file(path, eval::dump_json(now, 2) + "\n");
+}
+
 std::string timestamp() {
     const std::time_t t = std::time(nullptr);
     std::tm tm{};
@@ -297,6 +342,15 @@ int run_eval(EvalFlags& fl) {
         local = std::move(g.value());
     }
 
+    eval::GenerationInfo ginfo;
+    // The floats as written on the command line (0.6, not 0.6000000238).
+    ginfo.temperature = std::round(sp.temperature * 1e6) / 1e6;
+    ginfo.top_p = std::round(sp.top_p * 1e6) / 1e6;
+    ginfo.max_tokens = fl.max_tokens;
+    if (fl.reasoning_budget >= 0) ginfo.reasoning_budget = fl.reasoning_budget;
+    ginfo.seed = (int64_t)fl.seed;
+    ginfo.samples = fl.samples;
+
     // --- run directories
     const std::string stem = slug(model.name);
     for (auto& r : runs) {
@@ -316,16 +370,10 @@ int run_eval(EvalFlags& fl) {
             return fail("eval", fmt::format("{}/outputs.jsonl exists: pass --resume to continue that run, or another --out",
                                             r.dir));
         if (auto st = eval::make_directories(r.dir); !st.ok()) return fail("eval", st.error().message);
+        if (auto st = check_run_settings(r.dir, run_settings(model, remote ? client->base_url() : "", ginfo), fl.resume);
+            !st.ok())
+            return fail("eval", st.error().message);
     }
-
-    eval::GenerationInfo ginfo;
-    // The floats as written on the command line (0.6, not 0.6000000238).
-    ginfo.temperature = std::round(sp.temperature * 1e6) / 1e6;
-    ginfo.top_p = std::round(sp.top_p * 1e6) / 1e6;
-    ginfo.max_tokens = fl.max_tokens;
-    if (fl.reasoning_budget >= 0) ginfo.reasoning_budget = fl.reasoning_budget;
-    ginfo.seed = (int64_t)fl.seed;
-    ginfo.samples = fl.samples;
 
     eval::GenerateFn generate;
     std::atomic<int64_t> n_too_long{0};

@@ -214,6 +214,27 @@ TEST_F(EvalCli, ResumeGeneratesOnlyWhatIsMissing) {
     EXPECT_NE(c.out.find("gsm8k: generated 0 outputs (3 resumed)"), std::string::npos) << c.out;
 }
 
+TEST_F(EvalCli, ResumeRefusesOtherGenerationSettings) {
+    const std::string out = path("resume-settings");
+    const std::string args = "eval --suite gsm8k -m " + kModel + " --max-tokens 8 --temp 0 --out " + out;
+    Cmd c = run(args + " --limit 1");
+    ASSERT_EQ(c.rc, 0) << c.out;
+    const json settings = read_json(out + "/run.json");
+    EXPECT_EQ(settings["max_tokens"], 8);
+    EXPECT_EQ(settings["temperature"], 0.0);
+
+    c = run("eval --suite gsm8k -m " + kModel + " --limit 1 --max-tokens 16 --temp 0.5 --out " + out + " --resume");
+    EXPECT_EQ(c.rc, 2) << c.out;
+    EXPECT_NE(c.out.find("generated with other settings"), std::string::npos) << c.out;
+    EXPECT_NE(c.out.find("max_tokens: first run 8, now 16"), std::string::npos) << c.out;
+    EXPECT_NE(c.out.find("temperature: first run 0.0, now 0.5"), std::string::npos) << c.out;
+    EXPECT_EQ(read_lines(out + "/outputs.jsonl").size(), 1u);  // untouched
+
+    c = run(args + " --limit 2 --resume");  // the same settings may ask for more items
+    ASSERT_EQ(c.rc, 0) << c.out;
+    EXPECT_NE(c.out.find("gsm8k: generated 1 outputs (1 resumed)"), std::string::npos) << c.out;
+}
+
 TEST_F(EvalCli, FailingEndpointStopsAndResumeFinishes) {
     // A stand-in endpoint: two good answers, then HTTP 500 until `healed`.
     std::atomic<int> calls{0};
