@@ -16,6 +16,7 @@
 #include "util/memory.h"
 
 #include <fmt/core.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -77,6 +78,19 @@ std::string slug(const std::string& s) {
     std::string out;
     for (char c : s) out += (std::isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-') ? c : '_';
     return out.empty() ? "model" : out;
+}
+
+// Ctrl-C: the first stops new answers and lets those in flight finish (each is written as it
+// completes, so --resume loses nothing); the handler then restores the default, so a second
+// Ctrl-C ends the process at once.
+std::atomic<bool> g_interrupted{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "set from a signal handler");
+
+extern "C" void on_eval_sigint(int) {
+    g_interrupted.store(true);
+    signal(SIGINT, SIG_DFL);
+    const char msg[] = "\nretort eval: interrupted: finishing the answers in flight (Ctrl-C again to stop now)\n";
+    (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
 }
 
 // What decides the outputs of a run, kept in DIR/run.json so that --resume can refuse to mix
@@ -424,6 +438,10 @@ int run_eval(EvalFlags& fl) {
 
     // --- per suite: generate, grade, write
     const bool tty = isatty(STDERR_FILENO) != 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_eval_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
     for (auto& r : runs) {
         const std::string name(r.suite->name);
         eval::RunnerOptions ro;
@@ -432,6 +450,7 @@ int run_eval(EvalFlags& fl) {
         ro.seed = fl.seed;
         ro.outputs_path = r.dir + "/outputs.jsonl";
         ro.resume = fl.resume;
+        ro.stop = &g_interrupted;
         Progress progress(name, tty);
         ro.progress = [&](const eval::GenerationProgress& p) { progress.update(p); };
         const int64_t retries_before = client ? client->retries() : 0;
@@ -442,6 +461,12 @@ int run_eval(EvalFlags& fl) {
                                "rerun with --resume --out {} to continue\n",
                        name, gen.error().message, ro.outputs_path, r.dir);
             return 1;
+        }
+        if (gen->stopped) {
+            fmt::print(stderr, "retort eval: {}: stopped by Ctrl-C after {} new outputs ({} resumed); they are in {}; "
+                               "rerun with --resume --out {} to continue\n",
+                       name, gen->generated, gen->resumed, ro.outputs_path, r.dir);
+            return 130;
         }
         if (const int64_t n = n_too_long.exchange(0); n > 0)
             fmt::print(stderr, "retort eval: {}: {} prompt(s) did not fit the context of {} tokens and have no answer "

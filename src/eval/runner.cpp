@@ -123,6 +123,10 @@ Result<GenerationRun> run_generation(const Suite& suite, const std::vector<EvalI
             {
                 std::lock_guard<std::mutex> lock(mu);
                 if (failure || next >= jobs.size()) return;
+                if (opt.stop != nullptr && opt.stop->load()) {
+                    run.stopped = true;
+                    return;
+                }
                 job = &jobs[next++];
             }
             Result<Generated> g = gen(*job);

@@ -44,6 +44,8 @@ struct RunnerOptions {
     uint64_t seed = 0;
     std::string outputs_path;  // DIR/outputs.jsonl
     bool resume = false;       // keep the file's outputs and generate only what is missing
+    // When set (Ctrl-C), no new call starts; those in flight finish and are written.
+    const std::atomic<bool>* stop = nullptr;
     // After each output (one call at a time, from the generating threads).
     std::function<void(const GenerationProgress&)> progress;
 };
@@ -54,6 +56,7 @@ struct GenerationRun {
     size_t dropped_lines = 0;  // unreadable (cut-off) lines dropped from outputs.jsonl on resume
     int64_t tokens = 0;        // tokens generated in this run
     double wall_s = 0;         // wall time of this run's generation
+    bool stopped = false;      // `stop` ended it before every output was made; outputs is partial
 };
 
 // Generates what is missing for `items` x samples. The first generator error stops the run

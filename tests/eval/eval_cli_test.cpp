@@ -15,6 +15,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -233,6 +235,54 @@ TEST_F(EvalCli, ResumeRefusesOtherGenerationSettings) {
     c = run(args + " --limit 2 --resume");  // the same settings may ask for more items
     ASSERT_EQ(c.rc, 0) << c.out;
     EXPECT_NE(c.out.find("gsm8k: generated 1 outputs (1 resumed)"), std::string::npos) << c.out;
+}
+
+TEST_F(EvalCli, CtrlCFinishesTheAnswersInFlightAndResumeCompletes) {
+    const std::string out = path("interrupted");
+    const std::string outputs = out + "/outputs.jsonl";
+    const std::string err_path = path("interrupted.stderr");
+    const std::vector<std::string> args = {RETORT_BINARY, "eval",         "--suite", "gsm8k", "-m",  kModel,
+                                           "--limit",     "30",           "--max-tokens", "16", "--parallel", "2",
+                                           "--out",       out};
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        const int fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, STDERR_FILENO);
+        std::vector<char*> argv;
+        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        execv(argv[0], argv.data());
+        _exit(127);
+    }
+    // Ctrl-C once the first answer is on disk.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto text = read_text_file(outputs);
+        if (text.ok() && text->find('\n') != std::string::npos) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    kill(pid, SIGINT);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    auto err_text = read_text_file(err_path);
+    const std::string err = err_text.ok() ? *err_text : std::string();
+    ASSERT_TRUE(WIFEXITED(status)) << err;
+    EXPECT_EQ(WEXITSTATUS(status), 130) << err;
+    EXPECT_NE(err.find("interrupted: finishing the answers in flight"), std::string::npos) << err;
+    EXPECT_NE(err.find("rerun with --resume"), std::string::npos) << err;
+    const auto kept = read_lines(outputs);  // every line whole: nothing cut off mid-answer
+    EXPECT_GE(kept.size(), 1u);
+    EXPECT_LT(kept.size(), 30u);
+    EXPECT_FALSE(std::filesystem::exists(out + "/summary.json"));  // an interrupted run is not graded
+
+    const std::string rest = "eval --suite gsm8k -m " + kModel + " --limit 30 --max-tokens 16 --parallel 2 --out " + out;
+    Cmd c = run(rest + " --resume");
+    ASSERT_EQ(c.rc, 0) << c.out;
+    const std::string expect = "generated " + std::to_string(30 - kept.size()) + " outputs (" +
+                               std::to_string(kept.size()) + " resumed)";
+    EXPECT_NE(c.out.find(expect), std::string::npos) << c.out;
+    EXPECT_EQ(read_lines(outputs).size(), 30u);
 }
 
 TEST_F(EvalCli, FailingEndpointStopsAndResumeFinishes) {
