@@ -96,13 +96,13 @@ extern "C" void on_eval_sigint(int) {
 // What decides the outputs of a run, kept in DIR/run.json so that --resume can refuse to mix
 // answers generated under other settings into one outputs.jsonl. --limit and --samples may grow
 // on a resume (it generates what is missing), so they are not part of it.
-nlohmann::json run_settings(const eval::ModelInfo& model, const std::string& endpoint,
-                            const eval::GenerationInfo& g) {
+// An endpoint's ModelInfo holds its URL as `file`.
+nlohmann::json run_settings(const eval::ModelInfo& model, bool remote, const eval::GenerationInfo& g) {
     auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
     // The model by name and size, not path: the same file reached from another directory is the same run.
     return {{"model", model.name},
             {"model_bytes", opt(model.size_bytes)},
-            {"endpoint", endpoint.empty() ? nlohmann::json(nullptr) : nlohmann::json(endpoint)},
+            {"endpoint", remote ? nlohmann::json(model.file) : nlohmann::json(nullptr)},
             {"max_tokens", opt(g.max_tokens)},
             {"reasoning_budget", opt(g.reasoning_budget)},
             {"temperature", opt(g.temperature)},
@@ -366,6 +366,7 @@ int run_eval(EvalFlags& fl) {
     ginfo.samples = fl.samples;
 
     // --- run directories
+    const nlohmann::json settings = run_settings(model, remote, ginfo);
     const std::string stem = slug(model.name);
     for (auto& r : runs) {
         const std::string name(r.suite->name);
@@ -384,9 +385,7 @@ int run_eval(EvalFlags& fl) {
             return fail("eval", fmt::format("{}/outputs.jsonl exists: pass --resume to continue that run, or another --out",
                                             r.dir));
         if (auto st = eval::make_directories(r.dir); !st.ok()) return fail("eval", st.error().message);
-        if (auto st = check_run_settings(r.dir, run_settings(model, remote ? client->base_url() : "", ginfo), fl.resume);
-            !st.ok())
-            return fail("eval", st.error().message);
+        if (auto st = check_run_settings(r.dir, settings, fl.resume); !st.ok()) return fail("eval", st.error().message);
     }
 
     eval::GenerateFn generate;
