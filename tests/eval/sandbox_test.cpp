@@ -160,10 +160,15 @@ TEST(Sandbox, RunsWhileTheSlotUserStillHoldsProcesses) {
         }
         sleepers.push_back(pid);
     }
-    while (live_tasks_of_uid(uid) < held) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // Bounded: a sleeper that could not take the uid exits, and the count never gets there.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (live_tasks_of_uid(uid) < held && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const long holding = live_tasks_of_uid(uid);
     const auto r = sandbox().run_python("print('ran')\n", kSlot);
     for (pid_t pid : sleepers) kill(pid, SIGKILL);
     for (pid_t pid : sleepers) waitpid(pid, nullptr, 0);
+    ASSERT_GE(holding, held) << "the sleepers did not all run as the slot's uid";
     EXPECT_EQ(r.status, RunStatus::kPassed) << run_status_name(r.status) << ": " << r.stderr_tail;
     EXPECT_EQ(r.stdout_head, "ran\n");
 }
