@@ -42,4 +42,11 @@ MappedFile::~MappedFile() {
     if (data_ != nullptr) munmap(const_cast<uint8_t*>(data_), size_);
 }
 
+void release_mapped_range(const uint8_t* p, size_t n) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t begin = ((uintptr_t)p + page - 1) / page * page;
+    const uintptr_t end = ((uintptr_t)p + n) / page * page;
+    if (end > begin) madvise((void*)begin, end - begin, MADV_DONTNEED);
+}
+
 }  // namespace retort

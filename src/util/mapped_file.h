@@ -10,6 +10,10 @@
 
 namespace retort {
 
+// Drops the pages of [p, p + n) of a mapping from this process's resident set (whole pages inside
+// the range only). Reading them again is still valid: they come back from the page cache.
+void release_mapped_range(const uint8_t* p, size_t n);
+
 class MappedFile {
 public:
     static Result<std::unique_ptr<MappedFile>> open(const std::string& path);
