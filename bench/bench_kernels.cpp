@@ -2,6 +2,8 @@
 // one thread:
 //   matvec/<isa>/<type>/<rows>x<cols>   y = W x over a realistic weight matrix, x already in
 //                                       W's vec_dot_type; bytes = weight bytes read
+//   packed/<isa>/<type>/<rows>x<cols>/m<M>  the same product on packed weights (kernels/packed.h)
+//                                       for M activation rows at once; bytes = weight bytes read
 //   from_float/<isa>/<type>             converting one activation row of 8960; bytes = f32 read
 //   attn/<isa>/<op>                     q.k and out += p*v over 4096 F16 (or f32) rows of 128
 // Shapes are R1-Distill-Qwen-1.5B's ffn_up/gate [8960, 1536] and ffn_down [1536, 8960] (they fit
@@ -16,6 +18,8 @@
 #include <vector>
 
 #include "kernels/kernel_table.h"
+#include "kernels/packed.h"
+#include "tensor/tensor.h"
 #include "tensor/dtype.h"
 
 namespace retort {
@@ -59,6 +63,46 @@ void bench_matvec(benchmark::State& state, const KernelTable* table, DType type,
     }
     state.SetBytesProcessed((int64_t)state.iterations() * (int64_t)w.size());
     state.counters["GFLOP/s"] = benchmark::Counter(2.0 * (double)rows * (double)cols * (double)state.iterations(),
+                                                   benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+}
+
+void bench_packed(benchmark::State& state, const KernelTable* table, DType type, int64_t rows, int64_t cols, int nm) {
+    const TypeTraits& wt = traits(type);
+    const TypeTraits& at = traits(wt.vec_dot_type);
+    const std::vector<uint8_t> w = make_matrix(wt, rows, cols);
+    Matrix m;
+    m.traits = &wt;
+    m.rows = rows;
+    m.cols = cols;
+    m.row_bytes = row_bytes(wt, cols);
+    m.data = w.data();
+    const size_t group_bytes = packed_group_bytes(type, cols);
+    std::vector<uint8_t> packed(group_bytes * (size_t)(rows / kPackRows));
+    pack_groups(m, 0, rows / kPackRows, packed.data());
+    const size_t arow = row_bytes(at, cols);
+    std::vector<uint8_t> act(arow * (size_t)nm);
+    std::vector<int32_t> sums((size_t)(nm * (cols / 32)));
+    for (int t = 0; t < nm; ++t) {
+        const std::vector<float> x = normal_floats(cols, 2 + t, 1.0f);
+        ref_kernels().from_float[(int)at.type](x.data(), act.data() + t * arow, cols);
+        const auto* q = reinterpret_cast<const int8_t*>(act.data() + t * arow);
+        for (int64_t b = 0; b < cols / 32; ++b) {
+            int32_t sum = 0;
+            for (int j = 0; j < 32; ++j) sum += q[b * 34 + 2 + j];
+            sums[(size_t)(t * (cols / 32) + b)] = sum;
+        }
+    }
+    std::vector<float> y((size_t)(rows * nm));
+    const GemmPackedFn gemm = table->gemm_packed[(int)type];
+    for (auto _ : state) {
+        for (int64_t g = 0; g < rows / kPackRows; ++g)
+            gemm(cols, nm, packed.data() + g * group_bytes, act.data(), arow, sums.data(), cols / 32,
+                 y.data() + g * kPackRows, rows);
+        benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed((int64_t)state.iterations() * (int64_t)packed.size());
+    state.counters["GFLOP/s"] = benchmark::Counter(2.0 * nm * (double)rows * (double)cols * (double)state.iterations(),
                                                    benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
 }
 
@@ -125,10 +169,22 @@ void register_all() {
         // The output projection [n_vocab, n_embd] = [151936, 1536], Q6_K in Q4_K_M files: far
         // larger than any cache, so this one streams from DRAM as decoding does.
         if (t != &ref_kernels())
-            for (DType type : {DType::Q6_K, DType::Q4_K, DType::Q8_0})
+            for (DType type : {DType::Q6_K, DType::Q4_K, DType::Q8_0, DType::Q4_0})
                 benchmark::RegisterBenchmark(("matvec/" + isa + "/" + traits(type).name + "/151936x1536").c_str(),
                                              bench_matvec, t, type, 151936, 1536)
                     ->Unit(benchmark::kMillisecond);
+        for (DType type : weight_types) {
+            if (t->gemm_packed[(int)type] == nullptr) continue;
+            const std::string prefix = "packed/" + isa + "/" + traits(type).name + "/";
+            for (const auto& s : shapes)
+                for (int nm : {1, 4, 8})
+                    benchmark::RegisterBenchmark(
+                        (prefix + std::to_string(s[0]) + "x" + std::to_string(s[1]) + "/m" + std::to_string(nm)).c_str(),
+                        bench_packed, t, type, s[0], s[1], nm)
+                        ->Unit(benchmark::kMicrosecond);
+            benchmark::RegisterBenchmark((prefix + "151936x1536/m1").c_str(), bench_packed, t, type, 151936, 1536, 1)
+                ->Unit(benchmark::kMillisecond);
+        }
         for (DType type : {DType::Q8_0, DType::Q8_1, DType::Q8_K, DType::F16, DType::BF16})
             benchmark::RegisterBenchmark(("from_float/" + isa + "/" + traits(type).name).c_str(), bench_from_float, t,
                                          type)

@@ -22,6 +22,13 @@ constexpr int kMaxDotRows = 4;
 using VecDotRowsFn = void (*)(int64_t n, int nr, float* out, int64_t out_stride, const void* w, const void* a,
                               size_t a_row);
 
+// Packed weights (kernels/packed.h): y[m * ldy + r] = dot(row r of one packed group of kPackRows
+// rows, activation row m) for r < kPackRows and m < nm (1..kMaxPackedTokens). act: nm rows of
+// the weight's vec_dot_type, act_row bytes apart; sums: the activation blocks' sums of quants
+// (ActBuffer::sums), sums_row entries apart.
+using GemmPackedFn = void (*)(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
+                              const int32_t* sums, int64_t sums_row, float* y, int64_t ldy);
+
 // Converts n floats to an activation format (Q8_0, Q8_1, Q8_K, F16, BF16, F32).
 using FromFloatFn = void (*)(const float* x, void* dst, int64_t n);
 
@@ -62,6 +69,7 @@ struct KernelTable {
     const char* isa = "ref";                 // "ref", "avx2", "avx512"
     VecDotFn vec_dot[kDTypeIdLimit] = {};    // indexed by weight DType
     VecDotRowsFn vec_dot_rows[kDTypeIdLimit] = {};  // optional; matmul loops vec_dot without it
+    GemmPackedFn gemm_packed[kDTypeIdLimit] = {};   // optional; a model is packed only for a table that has it
     FromFloatFn from_float[kDTypeIdLimit] = {};  // indexed by activation DType
     DotF16F32Fn dot_f16_f32 = ref_dot_f16_f32;
     AxpyF16F32Fn axpy_f16_f32 = ref_axpy_f16_f32;

@@ -1,5 +1,8 @@
 #include "kernels/matmul.h"
 
+#include "kernels/packed.h"
+#include "tensor/blocks.h"
+
 #include <algorithm>
 #include <cassert>
 
@@ -9,6 +12,48 @@ namespace {
 // Rows of W handled together for a batch of tokens: 16 rows of a 1536-wide Q4_K matrix are
 // ~14 KB, so the tile stays in L1/L2 while every token's activations stream past it.
 constexpr int64_t kRowTile = 16;
+
+// Packed path: activations of this many bytes are taken per pass over a thread's row groups, so
+// they stay in L2 while each 16-row group is reused for all of them from L1.
+constexpr size_t kPackedActTileBytes = 256 << 10;
+
+void q8_0_block_sums(const uint8_t* row, int64_t n, int32_t* out) {
+    const auto* blocks = reinterpret_cast<const BlockQ8_0*>(row);
+    for (int64_t b = 0; b < n / kQK8_0; ++b) {
+        int32_t s = 0;
+        for (int j = 0; j < kQK8_0; ++j) s += blocks[b].qs[j];
+        out[b] = s;
+    }
+}
+
+void matmul_packed(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const ActBuffer& a, float* y,
+                   int64_t ldy) {
+    const GemmPackedFn gemm = kt.gemm_packed[(int)w.type()];
+    // Q8_0 activations bring their block sums separately (Q8_K has them inside its blocks).
+    const bool with_sums = a.type == DType::Q8_0;
+    assert(gemm != nullptr && (!with_sums || a.sums.size() >= (size_t)(a.n_tok * (a.n_in / kQK8_0))));
+    const int64_t n = w.cols, n_tok = a.n_tok, n_groups = w.rows / kPackRows;
+    const int64_t sums_row = with_sums ? n / kQK8_0 : 0;
+    const size_t group_bytes = packed_group_bytes(w.type(), n);
+    const int64_t tile = std::max<int64_t>(kMaxPackedTokens, (int64_t)(kPackedActTileBytes / a.row_bytes) /
+                                                                 kMaxPackedTokens * kMaxPackedTokens);
+    pool.run([&](int ith, int nth) {
+        int64_t g0, g1;
+        split_range(n_groups, ith, nth, &g0, &g1);
+        for (int64_t t0 = 0; t0 < n_tok; t0 += tile) {
+            const int64_t t1 = std::min(t0 + tile, n_tok);
+            for (int64_t g = g0; g < g1; ++g) {
+                const uint8_t* group = w.packed + (size_t)g * group_bytes;
+                for (int64_t t = t0; t < t1; t += kMaxPackedTokens) {
+                    const int nm = (int)std::min<int64_t>(kMaxPackedTokens, t1 - t);
+                    gemm(n, nm, group, a.row(t), a.row_bytes, with_sums ? a.sums.data() + t * sums_row : nullptr,
+                         sums_row, y + t * ldy + g * kPackRows, ldy);
+                }
+            }
+        }
+    });
+}
+
 }  // namespace
 
 void convert_acts(const KernelTable& kt, ThreadPool& pool, const float* x, int64_t n_tok, int64_t n_in, DType type,
@@ -20,22 +65,29 @@ void convert_acts(const KernelTable& kt, ThreadPool& pool, const float* x, int64
     out.row_bytes = row_bytes(tr, n_in);
     const size_t need = out.row_bytes * (size_t)n_tok;
     if (out.bytes.size() < need) out.bytes.resize(need);
+    const bool with_sums = type == DType::Q8_0;
+    if (with_sums && out.sums.size() < (size_t)(n_tok * (n_in / kQK8_0))) out.sums.resize((size_t)(n_tok * (n_in / kQK8_0)));
     const FromFloatFn from_float = kt.from_float[(int)type];
     assert(from_float != nullptr);
+    auto convert_row = [&](int64_t t) {
+        uint8_t* row = out.bytes.data() + (size_t)t * out.row_bytes;
+        from_float(x + t * n_in, row, n_in);
+        if (with_sums) q8_0_block_sums(row, n_in, out.sums.data() + t * (n_in / kQK8_0));
+    };
     if (n_tok == 1) {  // one row: not worth waking the pool
-        from_float(x, out.bytes.data(), n_in);
+        convert_row(0);
         return;
     }
     pool.run([&](int ith, int nth) {
         int64_t t0, t1;
         split_range(n_tok, ith, nth, &t0, &t1);
-        for (int64_t t = t0; t < t1; ++t)
-            from_float(x + t * n_in, out.bytes.data() + (size_t)t * out.row_bytes, n_in);
+        for (int64_t t = t0; t < t1; ++t) convert_row(t);
     });
 }
 
 void matmul(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const ActBuffer& a, float* y, int64_t ldy) {
     assert(a.type == w.traits->vec_dot_type && a.n_in == w.cols);
+    if (w.packed != nullptr) return matmul_packed(kt, pool, w, a, y, ldy);
     const VecDotFn dot = kt.vec_dot[(int)w.type()];
     assert(dot != nullptr);
     const int64_t n = w.cols, n_tok = a.n_tok;

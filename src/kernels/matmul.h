@@ -20,6 +20,8 @@ struct ActBuffer {
     int64_t n_in = 0;
     size_t row_bytes = 0;
     std::vector<uint8_t> bytes;
+    // Q8_0 only: the sum of each block's 32 quants, n_in / 32 per row (packed kernels need them).
+    std::vector<int32_t> sums;
     const uint8_t* row(int64_t t) const { return bytes.data() + (size_t)t * row_bytes; }
 };
 
@@ -28,7 +30,7 @@ void convert_acts(const KernelTable& kt, ThreadPool& pool, const float* x, int64
                   ActBuffer& out);
 
 // y [a.n_tok, ldy] (first w.rows columns written) = a · wᵀ. a.type must be w's vec_dot_type
-// and a.n_in == w.cols.
+// and a.n_in == w.cols. Runs the packed kernels when w.packed is set (kt must have them).
 void matmul(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const ActBuffer& a, float* y, int64_t ldy);
 
 // Convenience: convert then multiply, using `scratch` for the converted activations.

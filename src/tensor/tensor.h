@@ -17,6 +17,9 @@ struct Matrix {
     int64_t cols = 0;
     size_t row_bytes = 0;
     const uint8_t* data = nullptr;
+    // The same rows repacked for the matrix kernels (kernels/packed.h), or nullptr. Owned by
+    // whoever packed them (ModelWeights); matmul uses it when set.
+    const uint8_t* packed = nullptr;
 
     bool empty() const { return data == nullptr; }
     DType type() const { return traits->type; }

@@ -1,0 +1,59 @@
+// Packed weights: a weight matrix rewritten at load time into the layout the AVX-512 matrix
+// kernels want, so that one 512-bit register holds 4 consecutive inputs of 16 output rows and a
+// VNNI instruction (vpdpbusd) against 4 broadcast activation bytes advances all 16 dot products
+// at once. No horizontal sums and no per-row scale shuffles remain in the inner loop, and the
+// same 16 rows serve up to kMaxPackedTokens activation rows per pass over them.
+//
+// Layout (types with 32-element blocks and one f16 scale: Q4_0, Q8_0). Rows go in groups of
+// kPackRows; group g holds rows 16g..16g+15 as one stream of block pairs (n/64 of them):
+//   scales  [2 blocks][16 rows] f16                   the rows' scales of blocks 2i and 2i+1
+//   quants  [2 blocks][chunks][16 rows][4 bytes]      dword r of chunk p = dword p of row r's block
+// Keeping a pair's scales next to its quants makes the group one sequential stream (two streams
+// per group defeat the hardware prefetcher when the weights come from DRAM), and 64 bytes of
+// scales keep every chunk on its own cache line.
+// Q4_0: 4 chunks of the original nibble bytes: the low nibbles of chunk p are inputs 4p..4p+3 of
+//       the block, the high nibbles inputs 16+4p..16+4p+3 (ggml's own nibble order), unsigned 0..15.
+// Q8_0: 8 chunks of the int8 quants with the sign bit flipped (q + 128 as unsigned), because
+//       vpdpbusd multiplies unsigned by signed bytes.
+// The kernels subtract offset x (sum of the activation block) to undo the unsigned shift
+// (offset 8 for Q4_0, 128 for Q8_0); the activation sums come with the converted activations.
+//
+// Q4_K (super-blocks of 256 inputs, 8 sub-blocks of 32 with 6-bit scales and mins): per
+// super-block a header, then the quants:
+//   d, dmin [16 rows] f16 each                       (64 bytes)
+//   scales  [8 sub-blocks][16 rows] u8               (128 bytes, unpacked from the 12-byte form)
+//   mins    [4 sub-block pairs][16 rows][2] u8       (128 bytes: pairs feed one vpdpwssd)
+//   quants  [4 sub-block pairs][8 chunks][16 rows][4 bytes]: chunk p of pair j = dword p of the
+//           row's qs[32j..32j+31]; low nibbles are inputs 4p.. of sub-block 2j, high of 2j+1.
+// 148 bytes per row and super-block instead of 144: the scales are spread out so no kernel
+// has to shuffle them.
+// A Q4_0/Q8_0 group is exactly as large as its 16 rows were (Q4_K: 2.8% larger), so packing
+// costs (almost) no memory once the file's pages are released.
+#pragma once
+
+#include "tensor/tensor.h"
+
+#include <cstddef>
+#include <cstdint>
+
+namespace retort {
+
+constexpr int64_t kPackRows = 16;
+constexpr int kMaxPackedTokens = 8;
+
+// Whether `type` has a packed layout and a [rows, cols] matrix fits it (rows a multiple of 16,
+// cols of 64, or of 256 for Q4_K).
+bool packable(DType type, int64_t rows, int64_t cols);
+
+// Bytes of one packed group of 16 rows of `cols` inputs.
+size_t packed_group_bytes(DType type, int64_t cols);
+
+// Writes groups [g0, g1) of w (which must be packable) into dst, group g at
+// dst + (g - g0) * packed_group_bytes(...).
+void pack_groups(const Matrix& w, int64_t g0, int64_t g1, uint8_t* dst);
+
+// Rebuilds row r (0..15) of a packed group in the original block format: the inverse of
+// pack_groups, for tests and for anything that needs a plain row back.
+void unpack_row(DType type, int64_t cols, const uint8_t* group, int r, uint8_t* dst_row);
+
+}  // namespace retort

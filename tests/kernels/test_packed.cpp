@@ -1,0 +1,186 @@
+// Packed weights (kernels/packed.h): the layout is a lossless rearrangement of the file's rows,
+// the packed kernels compute the reference dot products, and a result does not depend on how
+// many activation rows shared the call (so decoding sequences together gives the same tokens as
+// decoding them one at a time).
+#include "kernels/kernel_table.h"
+#include "kernels/matmul.h"
+#include "kernels/packed.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+namespace retort {
+namespace {
+
+const DType kPackedTypes[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K};
+
+// The block sums of activation row m (Q8_0), or nullptr where the format has its own (Q8_K).
+const int32_t* sums_of(const ActBuffer& act, int m) {
+    return act.sums.empty() ? nullptr : act.sums.data() + m * (act.n_in / 32);
+}
+
+// A [rows, cols] matrix of `type` from N(0, 0.05) weights, its bytes kept alive by the caller.
+Matrix random_matrix(DType type, int64_t rows, int64_t cols, uint32_t seed, std::vector<uint8_t>& bytes) {
+    const TypeTraits& tr = traits(type);
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> nd(0.0f, 0.05f);
+    Matrix w;
+    w.name = "w";
+    w.traits = &tr;
+    w.rows = rows;
+    w.cols = cols;
+    w.row_bytes = row_bytes(tr, cols);
+    bytes.assign(w.row_bytes * (size_t)rows, 0);
+    std::vector<float> row((size_t)cols);
+    for (int64_t r = 0; r < rows; ++r) {
+        for (float& v : row) v = nd(rng);
+        tr.quantize_row(row.data(), bytes.data() + (size_t)r * w.row_bytes, cols);
+    }
+    w.data = bytes.data();
+    return w;
+}
+
+std::vector<uint8_t> pack(const Matrix& w) {
+    std::vector<uint8_t> out(packed_group_bytes(w.type(), w.cols) * (size_t)(w.rows / kPackRows));
+    pack_groups(w, 0, w.rows / kPackRows, out.data());
+    return out;
+}
+
+// Activations with a few large channels and some at the int8 extremes after quantization, so the
+// offset correction (sum of the block) is exercised far from zero.
+std::vector<float> activations(int64_t n_tok, int64_t cols, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> x((size_t)(n_tok * cols));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = nd(rng) * (i % 97 == 0 ? 30.0f : 1.0f) + (i % 5 == 0 ? 2.0f : 0.0f);
+    return x;
+}
+
+std::vector<const KernelTable*> packing_tables() {
+    std::vector<const KernelTable*> out;
+    for (const KernelTable* kt : {&ref_kernels(), avx2_kernels(), avx512_kernels()})
+        if (kt != nullptr && kt->gemm_packed[(int)DType::Q4_0] != nullptr) out.push_back(kt);
+    return out;
+}
+
+TEST(PackedLayout, WhatCanBePacked) {
+    EXPECT_TRUE(packable(DType::Q4_0, 16, 64));
+    EXPECT_TRUE(packable(DType::Q8_0, 8960, 1536));
+    EXPECT_FALSE(packable(DType::Q4_0, 24, 64));   // rows not a multiple of 16
+    EXPECT_FALSE(packable(DType::Q4_0, 16, 96));   // an odd number of blocks
+    EXPECT_TRUE(packable(DType::Q4_K, 16, 256));
+    EXPECT_FALSE(packable(DType::Q4_K, 16, 64));   // not whole super-blocks
+    EXPECT_FALSE(packable(DType::Q6_K, 16, 256));  // no packed layout for the type
+    EXPECT_FALSE(packable(DType::F16, 16, 64));
+    for (DType type : {DType::Q4_0, DType::Q8_0})  // same bytes as the 16 rows it replaces
+        EXPECT_EQ(packed_group_bytes(type, 1536), 16 * row_bytes(traits(type), 1536)) << traits(type).name;
+    EXPECT_EQ(packed_group_bytes(DType::Q4_K, 1536), 16 * 6 * 148u);  // scales spread out: 148 bytes, not 144
+}
+
+TEST(PackedLayout, UnpackRestoresEveryRowByteForByte) {
+    for (DType type : kPackedTypes) {
+        std::vector<uint8_t> bytes;
+        const Matrix w = random_matrix(type, 48, 768, 11, bytes);
+        const std::vector<uint8_t> packed = pack(w);
+        const size_t group_bytes = packed_group_bytes(type, w.cols);
+        std::vector<uint8_t> row(w.row_bytes);
+        for (int64_t r = 0; r < w.rows; ++r) {
+            unpack_row(type, w.cols, packed.data() + (size_t)(r / kPackRows) * group_bytes, (int)(r % kPackRows),
+                       row.data());
+            ASSERT_EQ(std::memcmp(row.data(), w.row(r), w.row_bytes), 0) << traits(type).name << " row " << r;
+        }
+        // pack_groups on a sub-range writes the same bytes as the whole-matrix pack.
+        std::vector<uint8_t> part(group_bytes);
+        pack_groups(w, 2, 3, part.data());
+        EXPECT_EQ(std::memcmp(part.data(), packed.data() + 2 * group_bytes, group_bytes), 0);
+    }
+}
+
+TEST(PackedGemm, MatchesTheReferenceDotAndNotTheBatchSize) {
+    const auto tables = packing_tables();
+    if (tables.empty()) GTEST_SKIP() << "no packed kernels on this CPU";
+    const int64_t rows = 32, cols = 1024;
+    for (DType type : kPackedTypes) {
+        const TypeTraits& tr = traits(type);
+        std::vector<uint8_t> bytes;
+        const Matrix w = random_matrix(type, rows, cols, 21, bytes);
+        const std::vector<uint8_t> packed = pack(w);
+        const size_t group_bytes = packed_group_bytes(type, cols);
+        // kMaxPackedTokens activation rows, converted as matmul converts them (with block sums).
+        ThreadPool one(1);
+        ActBuffer act;
+        const std::vector<float> x = activations(kMaxPackedTokens, cols, 5);
+        convert_acts(ref_kernels(), one, x.data(), kMaxPackedTokens, cols, tr.vec_dot_type, act);
+        for (const KernelTable* kt : tables) {
+            const GemmPackedFn gemm = kt->gemm_packed[(int)type];
+            if (gemm == nullptr) continue;
+            // Each row alone: the reference.
+            std::vector<float> alone((size_t)(kMaxPackedTokens * rows));
+            for (int m = 0; m < kMaxPackedTokens; ++m)
+                for (int64_t g = 0; g < rows / kPackRows; ++g)
+                    gemm(cols, 1, packed.data() + g * group_bytes, act.row(m), act.row_bytes, sums_of(act, m),
+                         cols / 32, &alone[(size_t)(m * rows + g * kPackRows)], rows);
+            for (int m = 0; m < kMaxPackedTokens; ++m)
+                for (int64_t r = 0; r < rows; ++r) {
+                    float want;
+                    ref_kernels().vec_dot[(int)type](cols, &want, w.row(r), act.row(m));
+                    ASSERT_NEAR(alone[(size_t)(m * rows + r)], want, 1e-5f * (1.0f + std::fabs(want)))
+                        << tr.name << " " << kt->isa << " act row " << m << " weight row " << r;
+                }
+            // nm rows per call, starting at every offset: bit-identical to each row alone.
+            for (int nm = 2; nm <= kMaxPackedTokens; ++nm)
+                for (int m0 = 0; m0 + nm <= kMaxPackedTokens; m0 += nm) {
+                    std::vector<float> got((size_t)(nm * rows), NAN);
+                    for (int64_t g = 0; g < rows / kPackRows; ++g)
+                        gemm(cols, nm, packed.data() + g * group_bytes, act.row(m0), act.row_bytes, sums_of(act, m0),
+                             cols / 32, &got[(size_t)(g * kPackRows)], rows);
+                    ASSERT_EQ(std::memcmp(got.data(), &alone[(size_t)(m0 * rows)], got.size() * sizeof(float)), 0)
+                        << tr.name << " " << kt->isa << " nm " << nm << " from row " << m0;
+                }
+        }
+    }
+}
+
+TEST(PackedMatmul, MatchesRefForEveryTokenCountAndThreadCount) {
+    const auto tables = packing_tables();
+    if (tables.empty()) GTEST_SKIP() << "no packed kernels on this CPU";
+    const int64_t rows = 80, cols = 768;
+    for (DType type : kPackedTypes) {
+        std::vector<uint8_t> bytes;
+        Matrix w = random_matrix(type, rows, cols, 31, bytes);
+        const std::vector<uint8_t> packed = pack(w);
+        Matrix wp = w;
+        wp.packed = packed.data();
+        ThreadPool one(1);
+        ActBuffer act;
+        // 400 tokens: more than one activation tile of the packed driver (256 KB / 816 bytes).
+        for (int64_t n_tok : {1, 3, 8, 13, 400}) {
+            const std::vector<float> x = activations(n_tok, cols, (uint32_t)n_tok);
+            std::vector<float> ref((size_t)(n_tok * rows));
+            matmul_f32(ref_kernels(), one, w, x.data(), n_tok, ref.data(), rows, act);
+            for (const KernelTable* kt : tables)
+                for (int threads : {1, 2}) {
+                    ThreadPool pool(threads);
+                    std::vector<float> got((size_t)(n_tok * rows), NAN);
+                    matmul_f32(*kt, pool, wp, x.data(), n_tok, got.data(), rows, act);
+                    for (size_t i = 0; i < got.size(); ++i)
+                        ASSERT_NEAR(got[i], ref[i], 1e-4 + 1e-4 * std::fabs(ref[i]))
+                            << traits(type).name << " " << kt->isa << " tokens " << n_tok << " threads " << threads
+                            << " at " << i;
+                    // Token t of the batch is bit-identical to token t evaluated alone.
+                    for (int64_t t : {int64_t{0}, n_tok - 1}) {
+                        std::vector<float> single((size_t)rows);
+                        matmul_f32(*kt, pool, wp, x.data() + t * cols, 1, single.data(), rows, act);
+                        ASSERT_EQ(std::memcmp(single.data(), &got[(size_t)(t * rows)], rows * sizeof(float)), 0)
+                            << traits(type).name << " " << kt->isa << " token " << t << " of " << n_tok;
+                    }
+                }
+        }
+    }
+}
+
+}  // namespace
+}  // namespace retort
