@@ -205,6 +205,7 @@ int run_bench(BenchFlags& fl) {
         j["model_bytes"] = model_bytes;
         j["cpu"] = cpu_name();
         j["kernels"] = fl.engine.kernels.empty() ? "auto" : fl.engine.kernels;
+        j["repack"] = !fl.engine.no_repack;
         j["peak_rss_bytes"] = peak_rss_bytes();
         nlohmann::ordered_json bws = nlohmann::json::array();
         for (auto [nt, bw] : bandwidths) bws.push_back({{"threads", nt}, {"read_gb_per_s", bw / 1e9}});

@@ -26,6 +26,8 @@ void EngineFlags::add_to(CLI::App* sub, bool model_required) {
         ->check(CLI::Range((int64_t)1, (int64_t)1 << 24));
     sub->add_option("--kv-type", kv_type, "KV cache type")->check(CLI::IsMember({"f16", "f32"}));
     sub->add_option("--kernels", kernels, "Force a kernel set")->check(CLI::IsMember({"ref", "avx2", "avx512"}));
+    sub->add_flag("--no-repack", no_repack,
+                  "Run the weights in the file's layout instead of repacking them at load for the matrix kernels");
 }
 
 Result<EngineOptions> EngineFlags::options() const {
@@ -34,6 +36,7 @@ Result<EngineOptions> EngineFlags::options() const {
     o.n_ctx = ctx;
     o.kv_type = kv_type == "f32" ? DType::F32 : DType::F16;
     o.kernels = kernels;
+    o.repack = !no_repack;
     return o;
 }
 

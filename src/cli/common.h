@@ -20,13 +20,14 @@ constexpr int kExitUsage = 2;
 // Prints "retort CMD: error: MSG" and a usage hint to stderr; returns kExitUsage.
 int fail(const std::string& cmd, const std::string& message);
 
-// Flags that choose and configure an engine: -m, --threads, --ctx, --kv-type, --kernels.
+// Flags that choose and configure an engine: -m, --threads, --ctx, --kv-type, --kernels, --no-repack.
 struct EngineFlags {
     std::string model;  // empty: the embedded default model
     int threads = 0;
     int64_t ctx = 0;
     std::string kv_type = "f16";
     std::string kernels;
+    bool no_repack = false;
     void add_to(CLI::App* sub, bool model_required);
     Result<EngineOptions> options() const;
 };

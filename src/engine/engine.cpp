@@ -33,7 +33,11 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Engi
 Result<std::unique_ptr<Engine>> Engine::load(std::shared_ptr<const GgufFile> shared, const EngineOptions& opt) {
     std::unique_ptr<Engine> e(new Engine());
     const std::string& path = shared->path();
-    auto model = Model::load(shared);
+    e->kernels_ = select_kernels(opt.kernels.empty() ? nullptr : opt.kernels.c_str());
+    if (e->kernels_ == nullptr)
+        return Error::bad_argument("kernels '{}' are unknown or not supported by this CPU (ref, avx2, avx512)",
+                                   opt.kernels);
+    auto model = Model::load(shared, opt.repack ? e->kernels_ : nullptr);
     if (!model.ok()) return model.error();
     e->model_ = std::move(model.value());
     auto tok = Tokenizer::from_gguf(*shared);
@@ -44,10 +48,6 @@ Result<std::unique_ptr<Engine>> Engine::load(std::shared_ptr<const GgufFile> sha
         return Error::bad_file(path, "the tokenizer has {} tokens but token_embd.weight only {} rows",
                                e->tokenizer_->n_vocab(), cfg.n_vocab);
 
-    e->kernels_ = select_kernels(opt.kernels.empty() ? nullptr : opt.kernels.c_str());
-    if (e->kernels_ == nullptr)
-        return Error::bad_argument("kernels '{}' are unknown or not supported by this CPU (ref, avx2, avx512)",
-                                   opt.kernels);
     const int n_threads = opt.n_threads > 0 ? opt.n_threads : ThreadPool::hardware_threads();
     if (n_threads > 1024) return Error::bad_argument("--threads {} is too many", n_threads);
     if (opt.n_seq < 1 || opt.n_seq > 4096) return Error::bad_argument("sequence count {} outside 1..4096", opt.n_seq);

@@ -25,6 +25,7 @@ struct EngineOptions {
     int64_t n_batch = 512;      // tokens per internal forward micro-batch
     DType kv_type = DType::F16;
     std::string kernels;        // "", "ref", "avx2", "avx512"
+    bool repack = true;         // repack weights at load where the kernels have a packed layout
 };
 
 // Memory a model needs at a context size (all sequences together), in bytes.

@@ -31,13 +31,13 @@ std::vector<float> llama3_rope_factors(const ModelConfig& c) {
 
 }  // namespace
 
-Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
+Result<std::unique_ptr<Model>> Model::load(const std::string& path, const KernelTable* pack_for) {
     auto file = GgufFile::open(path);
     if (!file.ok()) return file.error();
-    return load(std::shared_ptr<const GgufFile>(std::move(file.value())));
+    return load(std::shared_ptr<const GgufFile>(std::move(file.value())), pack_for);
 }
 
-Result<std::unique_ptr<Model>> Model::load(std::shared_ptr<const GgufFile> file) {
+Result<std::unique_ptr<Model>> Model::load(std::shared_ptr<const GgufFile> file, const KernelTable* pack_for) {
     auto cfg = read_model_config(*file);
     if (!cfg.ok()) return cfg.error();
     if (file->tensors().empty())
@@ -45,6 +45,8 @@ Result<std::unique_ptr<Model>> Model::load(std::shared_ptr<const GgufFile> file)
                                              "only used with tokenize/detokenize");
     auto w = bind_weights(*file, cfg.value());
     if (!w.ok()) return w.error();
+    if (pack_for != nullptr)
+        if (auto st = pack_weights(w.value(), *pack_for); !st.ok()) return st.error();
     std::unique_ptr<Model> m(new Model());
     m->file_ = std::move(file);
     m->config_ = std::move(cfg.value());

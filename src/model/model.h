@@ -14,9 +14,12 @@ namespace retort {
 
 class Model {
 public:
-    static Result<std::unique_ptr<Model>> load(const std::string& path);
+    // pack_for: repack the matrices that table has packed kernels for (pack_weights); the model
+    // may then only be run with that table. nullptr keeps every matrix in the file's layout.
+    static Result<std::unique_ptr<Model>> load(const std::string& path, const KernelTable* pack_for = nullptr);
     // Uses an already opened file (shared with the tokenizer).
-    static Result<std::unique_ptr<Model>> load(std::shared_ptr<const GgufFile> file);
+    static Result<std::unique_ptr<Model>> load(std::shared_ptr<const GgufFile> file,
+                                               const KernelTable* pack_for = nullptr);
 
     const GgufFile& file() const { return *file_; }
     std::shared_ptr<const GgufFile> file_ptr() const { return file_; }

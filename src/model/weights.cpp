@@ -1,8 +1,14 @@
 #include "model/weights.h"
 
+#include "kernels/packed.h"
 #include "tensor/dtype.h"
+#include "util/mapped_file.h"
 
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
 
 namespace retort {
 
@@ -109,6 +115,46 @@ Result<ModelWeights> bind_weights(const GgufFile& file, const ModelConfig& c) {
     BIND(w.rope_freqs, b.vector("rope_freqs.weight", c.n_rot / 2, /*required=*/false))
 #undef BIND
     return w;
+}
+
+Status pack_weights(ModelWeights& w, const KernelTable& kt) {
+    std::vector<Matrix*> todo;
+    auto consider = [&](Matrix& m) {
+        if (!m.empty() && m.packed == nullptr && kt.gemm_packed[(int)m.type()] != nullptr &&
+            packable(m.type(), m.rows, m.cols))
+            todo.push_back(&m);
+    };
+    for (LayerWeights& l : w.layers)
+        for (Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) consider(*m);
+    consider(w.output);
+    // Buffers first (one per matrix, so each can be released as a unit), then the copying on
+    // every core: packing reads the whole file once, which is most of the load time.
+    std::vector<uint8_t*> dst;
+    for (Matrix* m : todo) {
+        const size_t bytes = (size_t)(m->rows / kPackRows) * packed_group_bytes(m->type(), m->cols);
+        PageBuffer buf(bytes, PageBuffer::Backing::kShared);
+        if (buf.data() == nullptr)
+            return Error::make(ErrorKind::kOutOfMemory, "cannot allocate {:.1f} MiB to repack '{}'",
+                               bytes / 1048576.0, m->name);
+        dst.push_back(buf.data());
+        w.packed.push_back(std::move(buf));
+        w.packed_bytes += bytes;
+    }
+    std::atomic<size_t> next{0};
+    auto worker = [&] {
+        for (size_t i; (i = next.fetch_add(1)) < todo.size();) {
+            Matrix& m = *todo[i];
+            pack_groups(m, 0, m.rows / kPackRows, dst[i]);
+            if (m.data != w.token_embd.data) release_mapped_range(m.data, m.size_bytes());
+        }
+    };
+    const unsigned n_threads = std::clamp(std::thread::hardware_concurrency(), 1u, 16u);
+    std::vector<std::thread> threads;
+    for (unsigned t = 1; t < n_threads; ++t) threads.emplace_back(worker);
+    worker();
+    for (auto& t : threads) t.join();
+    for (size_t i = 0; i < todo.size(); ++i) todo[i]->packed = dst[i];
+    return Ok{};
 }
 
 }  // namespace retort

@@ -4,9 +4,11 @@
 #pragma once
 
 #include "gguf/gguf.h"
+#include "kernels/kernel_table.h"
 #include "model/config.h"
 #include "tensor/tensor.h"
 #include "util/error.h"
+#include "util/page_buffer.h"
 
 #include <vector>
 
@@ -38,9 +40,17 @@ struct ModelWeights {
 
     // Owned F32 copies of the 1-D tensors the pointers above refer to.
     std::vector<std::vector<float>> owned;
+    // Packed copies of matrices (Matrix::packed points into them), see pack_weights.
+    std::vector<PageBuffer> packed;
+    size_t packed_bytes = 0;
 };
 
 // Binds and validates every tensor of `cfg`'s architecture in `file`.
 Result<ModelWeights> bind_weights(const GgufFile& file, const ModelConfig& cfg);
+
+// Repacks every matrix `kt` has packed kernels for (kernels/packed.h), in parallel, and releases
+// the file pages of each packed matrix the decoder reads no longer (the token embedding stays
+// mapped: rows are looked up there), so resident memory stays at one copy of the weights.
+Status pack_weights(ModelWeights& w, const KernelTable& kt);
 
 }  // namespace retort
