@@ -119,17 +119,63 @@ void unpack_row_q4_k(int64_t cols, const uint8_t* group, int r, uint8_t* dst_row
     }
 }
 
+// ---- Q6_K: per super-block a 288-byte header, then two halves of 1536 bytes of quants ----
+constexpr size_t kQ6KHeader = 288, kQ6KHalf = 3 * 8 * kChunkBytes, kQ6KSuper = kQ6KHeader + 2 * kQ6KHalf;
+
+void pack_groups_q6_k(const Matrix& w, int64_t g0, int64_t g1, size_t group_bytes, uint8_t* dst) {
+    const int64_t nsb = w.cols / kQK_K;
+    for (int64_t g = g0; g < g1; ++g) {
+        uint8_t* group = dst + (size_t)(g - g0) * group_bytes;
+        for (int r = 0; r < kPackRows; ++r) {
+            const auto* blocks = reinterpret_cast<const BlockQ6_K*>(w.row(g * kPackRows + r));
+            for (int64_t sb = 0; sb < nsb; ++sb) {
+                const BlockQ6_K& blk = blocks[sb];
+                uint8_t* hdr = group + (size_t)sb * kQ6KSuper;
+                std::memcpy(hdr + r * 2, &blk.d, 2);
+                for (int s = 0; s < 16; ++s) hdr[32 + (s / 2) * 2 * kPackRows + r * 2 + s % 2] = (uint8_t)blk.scales[s];
+                for (int h = 0; h < 2; ++h) {
+                    uint8_t* half = hdr + kQ6KHeader + h * kQ6KHalf;
+                    for (int p = 0; p < 8; ++p) {
+                        std::memcpy(half + (0 * 8 + p) * kChunkBytes + r * 4, blk.ql + 64 * h + 4 * p, 4);
+                        std::memcpy(half + (1 * 8 + p) * kChunkBytes + r * 4, blk.ql + 64 * h + 32 + 4 * p, 4);
+                        std::memcpy(half + (2 * 8 + p) * kChunkBytes + r * 4, blk.qh + 32 * h + 4 * p, 4);
+                    }
+                }
+            }
+        }
+    }
+}
+
+void unpack_row_q6_k(int64_t cols, const uint8_t* group, int r, uint8_t* dst_row) {
+    auto* blocks = reinterpret_cast<BlockQ6_K*>(dst_row);
+    for (int64_t sb = 0; sb < cols / kQK_K; ++sb) {
+        BlockQ6_K& blk = blocks[sb];
+        const uint8_t* hdr = group + (size_t)sb * kQ6KSuper;
+        std::memcpy(&blk.d, hdr + r * 2, 2);
+        for (int s = 0; s < 16; ++s) blk.scales[s] = (int8_t)hdr[32 + (s / 2) * 2 * kPackRows + r * 2 + s % 2];
+        for (int h = 0; h < 2; ++h) {
+            const uint8_t* half = hdr + kQ6KHeader + h * kQ6KHalf;
+            for (int p = 0; p < 8; ++p) {
+                std::memcpy(blk.ql + 64 * h + 4 * p, half + (0 * 8 + p) * kChunkBytes + r * 4, 4);
+                std::memcpy(blk.ql + 64 * h + 32 + 4 * p, half + (1 * 8 + p) * kChunkBytes + r * 4, 4);
+                std::memcpy(blk.qh + 32 * h + 4 * p, half + (2 * 8 + p) * kChunkBytes + r * 4, 4);
+            }
+        }
+    }
+}
+
 }  // namespace
 
 bool packable(DType type, int64_t rows, int64_t cols) {
     if (rows <= 0 || rows % kPackRows != 0 || cols <= 0) return false;
-    if (type == DType::Q4_K) return cols % kQK_K == 0;
+    if (type == DType::Q4_K || type == DType::Q6_K) return cols % kQK_K == 0;
     Layout32 l{};
     return layout_of(type, &l) && cols % 64 == 0;
 }
 
 size_t packed_group_bytes(DType type, int64_t cols) {
     if (type == DType::Q4_K) return (size_t)(cols / kQK_K) * kQ4KSuper;
+    if (type == DType::Q6_K) return (size_t)(cols / kQK_K) * kQ6KSuper;
     Layout32 l{};
     if (!layout_of(type, &l)) return 0;
     return (size_t)(cols / 64) * pair_bytes(l);
@@ -139,6 +185,7 @@ void pack_groups(const Matrix& w, int64_t g0, int64_t g1, uint8_t* dst) {
     assert(packable(w.type(), w.rows, w.cols));
     const size_t group_bytes = packed_group_bytes(w.type(), w.cols);
     if (w.type() == DType::Q4_K) return pack_groups_q4_k(w, g0, g1, group_bytes, dst);
+    if (w.type() == DType::Q6_K) return pack_groups_q6_k(w, g0, g1, group_bytes, dst);
     Layout32 l{};
     layout_of(w.type(), &l);
     pack_groups32(l, w, g0, g1, group_bytes, dst);
@@ -146,6 +193,7 @@ void pack_groups(const Matrix& w, int64_t g0, int64_t g1, uint8_t* dst) {
 
 void unpack_row(DType type, int64_t cols, const uint8_t* group, int r, uint8_t* dst_row) {
     if (type == DType::Q4_K) return unpack_row_q4_k(cols, group, r, dst_row);
+    if (type == DType::Q6_K) return unpack_row_q6_k(cols, group, r, dst_row);
     Layout32 l{};
     layout_of(type, &l);
     unpack_row32(l, cols, group, r, dst_row);

@@ -27,7 +27,15 @@
 //           row's qs[32j..32j+31]; low nibbles are inputs 4p.. of sub-block 2j, high of 2j+1.
 // 148 bytes per row and super-block instead of 144: the scales are spread out so no kernel
 // has to shuffle them.
-// A Q4_0/Q8_0 group is exactly as large as its 16 rows were (Q4_K: 2.8% larger), so packing
+//
+// Q6_K (super-blocks of 256, 16 int8 scales of 16 inputs, 6-bit quants): per super-block
+//   d       [16 rows] f16                            (32 bytes)
+//   scales  [8 scale pairs][16 rows][2] int8         (256 bytes)
+//   2 halves of 128 inputs, each [L0: 8 chunks][L1: 8 chunks][H: 8 chunks]: chunk p of L0, L1,
+//           H = dword p of the row's ql[64h..], ql[64h+32..], qh[32h..] (ggml's bit order, so
+//           input 128h + 32k + 4p + i takes its low 4 bits from L(k%2) and its top 2 from H).
+// Exactly 210 bytes per row and super-block, as in the file.
+// A Q4_0/Q8_0/Q6_K group is exactly as large as its 16 rows were (Q4_K: 2.8% larger), so packing
 // costs (almost) no memory once the file's pages are released.
 #pragma once
 
@@ -42,7 +50,7 @@ constexpr int64_t kPackRows = 16;
 constexpr int kMaxPackedTokens = 8;
 
 // Whether `type` has a packed layout and a [rows, cols] matrix fits it (rows a multiple of 16,
-// cols of 64, or of 256 for Q4_K).
+// cols of 64, or of 256 for Q4_K and Q6_K).
 bool packable(DType type, int64_t rows, int64_t cols);
 
 // Bytes of one packed group of 16 rows of `cols` inputs.

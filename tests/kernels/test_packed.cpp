@@ -15,7 +15,7 @@
 namespace retort {
 namespace {
 
-const DType kPackedTypes[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K};
+const DType kPackedTypes[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K};
 
 // The block sums of activation row m (Q8_0), or nullptr where the format has its own (Q8_K).
 const int32_t* sums_of(const ActBuffer& act, int m) {
@@ -73,9 +73,10 @@ TEST(PackedLayout, WhatCanBePacked) {
     EXPECT_FALSE(packable(DType::Q4_0, 16, 96));   // an odd number of blocks
     EXPECT_TRUE(packable(DType::Q4_K, 16, 256));
     EXPECT_FALSE(packable(DType::Q4_K, 16, 64));   // not whole super-blocks
-    EXPECT_FALSE(packable(DType::Q6_K, 16, 256));  // no packed layout for the type
+    EXPECT_TRUE(packable(DType::Q6_K, 16, 256));
+    EXPECT_FALSE(packable(DType::Q5_K, 16, 256));  // no packed layout for the type
     EXPECT_FALSE(packable(DType::F16, 16, 64));
-    for (DType type : {DType::Q4_0, DType::Q8_0})  // same bytes as the 16 rows it replaces
+    for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q6_K})  // same bytes as the 16 rows it replaces
         EXPECT_EQ(packed_group_bytes(type, 1536), 16 * row_bytes(traits(type), 1536)) << traits(type).name;
     EXPECT_EQ(packed_group_bytes(DType::Q4_K, 1536), 16 * 6 * 148u);  // scales spread out: 148 bytes, not 144
 }

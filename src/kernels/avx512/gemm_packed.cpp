@@ -170,21 +170,111 @@ void gemm_packed_q4_k_m(int64_t n, const uint8_t* group, const uint8_t* act, siz
     for (int m = 0; m < M; ++m) _mm512_storeu_ps(y + m * ldy, acc[m]);
 }
 
-}  // namespace
+// Q6_K packed groups x Q8_K activations, M (1..4) activation rows. The 6-bit quants are used
+// unsigned (the file's q + 32); per 16-input group the 16 rows' dots are scaled by their int8
+// scales in int32, and the +32 is undone with 32 x sum of scale x (activation sum of the group).
+template <int M>
+void gemm_packed_q6_k_m(int64_t n, const uint8_t* group, const uint8_t* act, size_t act_row, float* y, int64_t ldy) {
+    constexpr size_t kHeader = 288, kHalf = 1536, kSuper = kHeader + 2 * kHalf;
+    const __m512i low4 = _mm512_set1_epi8(0x0F), top2 = _mm512_set1_epi8(0x30);
+    __m512 acc[M];
+    for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
+    for (int64_t sb = 0; sb < n / 256; ++sb) {
+        const uint8_t* hdr = group + (size_t)sb * kSuper;
+        prefetch_lines<(kSuper + 63) / 64>(hdr + kSuper);
+        const uint8_t* a[M];  // BlockQ8_K: float d, int8 qs[256], int16 bsums[16]
+        __m512i isum[M], msum[M];
+#pragma GCC unroll 4
+        for (int m = 0; m < M; ++m) {
+            a[m] = act + (size_t)m * act_row + (size_t)sb * sizeof(BlockQ8_K);
+            isum[m] = _mm512_setzero_si512();
+            msum[m] = _mm512_setzero_si512();
+        }
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h) {
+            const uint8_t* half = hdr + kHeader + h * kHalf;
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; ++k) {
+                // Inputs 128h + 32k + 0..31: scale groups 2gp (first 16) and 2gp + 1.
+                const int gp = 4 * h + k;
+                const __m512i pair16 = _mm512_cvtepi8_epi16(ld256(hdr + 32 + gp * 32));
+                const __m512i sc[2] = {_mm512_srai_epi32(_mm512_slli_epi32(pair16, 16), 16),
+                                       _mm512_srai_epi32(pair16, 16)};
+#pragma GCC unroll 2
+                for (int pp = 0; pp < 2; ++pp) {
+                    __m512i dot[M];
+#pragma GCC unroll 4
+                    for (int m = 0; m < M; ++m) dot[m] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+                    for (int p = 4 * pp; p < 4 * pp + 4; ++p) {
+                        const __m512i l = ld512(half + ((k % 2) * 8 + p) * 64);
+                        const __m512i hb = ld512(half + (16 + p) * 64);
+                        const __m512i lo = _mm512_and_si512(k < 2 ? l : _mm512_srli_epi16(l, 4), low4);
+                        const __m512i hi_bits = k == 0   ? _mm512_slli_epi16(hb, 4)
+                                                : k == 1 ? _mm512_slli_epi16(hb, 2)
+                                                : k == 2 ? hb
+                                                         : _mm512_srli_epi16(hb, 2);
+                        const __m512i v = _mm512_or_si512(lo, _mm512_and_si512(hi_bits, top2));
+#pragma GCC unroll 4
+                        for (int m = 0; m < M; ++m)
+                            dot[m] = _mm512_dpbusd_epi32(dot[m], v, bcast_dword(a[m] + 4 + 128 * h + 32 * k + 4 * p));
+                    }
+#pragma GCC unroll 4
+                    for (int m = 0; m < M; ++m) isum[m] = _mm512_add_epi32(isum[m], _mm512_mullo_epi32(dot[m], sc[pp]));
+                }
+#pragma GCC unroll 4
+                for (int m = 0; m < M; ++m)  // bsums 2gp, 2gp + 1 are one dword of two int16
+                    msum[m] = _mm512_dpwssd_epi32(msum[m], pair16, bcast_dword(a[m] + 260 + 4 * gp));
+            }
+        }
+        const __m512 d = _mm512_cvtph_ps(ld256(hdr));
+#pragma GCC unroll 4
+        for (int m = 0; m < M; ++m) {
+            const __m512i t = _mm512_sub_epi32(isum[m], _mm512_slli_epi32(msum[m], 5));
+            acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_mul_ps(d, _mm512_set1_ps(ld_f32(a[m]))), acc[m]);
+        }
+    }
+    for (int m = 0; m < M; ++m) _mm512_storeu_ps(y + m * ldy, acc[m]);
+}
 
-void gemm_packed_q4_k(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
-                      const int32_t* /*sums: Q8_K carries its own*/, int64_t /*sums_row*/, float* y, int64_t ldy) {
-    // Four rows per pass keep the 4 x 4 accumulators in registers; the group is re-read from L1.
+// Runs Kernel<M> over nm rows, four at a time (the accumulators of 4 rows fill the registers;
+// the group is re-read from L1 for the next four).
+template <template <int> class Kernel>
+void in_fours(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row, float* y, int64_t ldy) {
     for (int m0 = 0; m0 < nm; m0 += 4) {
         const uint8_t* a = act + (size_t)m0 * act_row;
         float* out = y + m0 * ldy;
         switch (std::min(4, nm - m0)) {
-            case 1: gemm_packed_q4_k_m<1>(n, group, a, act_row, out, ldy); break;
-            case 2: gemm_packed_q4_k_m<2>(n, group, a, act_row, out, ldy); break;
-            case 3: gemm_packed_q4_k_m<3>(n, group, a, act_row, out, ldy); break;
-            default: gemm_packed_q4_k_m<4>(n, group, a, act_row, out, ldy); break;
+            case 1: Kernel<1>::run(n, group, a, act_row, out, ldy); break;
+            case 2: Kernel<2>::run(n, group, a, act_row, out, ldy); break;
+            case 3: Kernel<3>::run(n, group, a, act_row, out, ldy); break;
+            default: Kernel<4>::run(n, group, a, act_row, out, ldy); break;
         }
     }
+}
+template <int M>
+struct Q4K {
+    static void run(int64_t n, const uint8_t* g, const uint8_t* a, size_t ar, float* y, int64_t ldy) {
+        gemm_packed_q4_k_m<M>(n, g, a, ar, y, ldy);
+    }
+};
+template <int M>
+struct Q6K {
+    static void run(int64_t n, const uint8_t* g, const uint8_t* a, size_t ar, float* y, int64_t ldy) {
+        gemm_packed_q6_k_m<M>(n, g, a, ar, y, ldy);
+    }
+};
+
+}  // namespace
+
+void gemm_packed_q6_k(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
+                      const int32_t* /*sums: Q8_K carries its own*/, int64_t /*sums_row*/, float* y, int64_t ldy) {
+    in_fours<Q6K>(n, nm, group, act, act_row, y, ldy);
+}
+
+void gemm_packed_q4_k(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
+                      const int32_t* /*sums: Q8_K carries its own*/, int64_t /*sums_row*/, float* y, int64_t ldy) {
+    in_fours<Q4K>(n, nm, group, act, act_row, y, ldy);
 }
 
 void gemm_packed_q4_0(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
