@@ -132,7 +132,7 @@ Status pack_weights(ModelWeights& w, const KernelTable& kt) {
     std::vector<uint8_t*> dst;
     for (Matrix* m : todo) {
         const size_t bytes = (size_t)(m->rows / kPackRows) * packed_group_bytes(m->type(), m->cols);
-        PageBuffer buf(bytes, PageBuffer::Backing::kShared);
+        PageBuffer buf(bytes);
         if (buf.data() == nullptr)
             return Error::make(ErrorKind::kOutOfMemory, "cannot allocate {:.1f} MiB to repack '{}'",
                                bytes / 1048576.0, m->name);

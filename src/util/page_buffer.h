@@ -11,13 +11,8 @@ namespace retort {
 class PageBuffer {
 public:
     PageBuffer() = default;
-    // Anonymous: private anonymous memory (2 MiB pages asked for when large). Shared: pages of a
-    // memfd, i.e. shared memory. The packed weights use Shared: on the VMs we measure on, a
-    // token streams the same bytes about 1.3x faster from shared (or page-cache) pages than
-    // from anonymous ones, with or without huge pages (docs/bench.md).
-    enum class Backing { kAnonymous, kShared };
     // Returns an empty buffer (data() == nullptr) when the mapping fails.
-    explicit PageBuffer(size_t size, Backing backing = Backing::kAnonymous);
+    explicit PageBuffer(size_t size);
     ~PageBuffer();
     PageBuffer(PageBuffer&& o) noexcept { *this = std::move(o); }
     PageBuffer& operator=(PageBuffer&& o) noexcept;

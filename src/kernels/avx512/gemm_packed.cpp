@@ -31,6 +31,9 @@ inline __m512i bcast_dword(const uint8_t* p) { return _mm512_set1_epi32((int)ld_
 // Asks for the next stretch of the group while this one is computed. Decoding streams the
 // weights from DRAM on one core; with the hardware prefetcher alone the packed Q4_K kernel read
 // 512 MB of weights at 19 GB/s against the file layout's 23, with this at 27 (one thread).
+// Never past the group's end: the last group of a matrix ends its mapping, and on the VMs we
+// measure on a prefetch into unmapped memory costs about a page fault (decoding fell to
+// 1-6 tok/s whenever the next mapping was not adjacent).
 template <int kLines>
 inline void prefetch_lines(const uint8_t* p) {
 #pragma GCC unroll 64
@@ -118,7 +121,7 @@ void gemm_packed_q4_k_m(int64_t n, const uint8_t* group, const uint8_t* act, siz
     for (int64_t sb = 0; sb < n / 256; ++sb) {
         const uint8_t* hdr = group + (size_t)sb * kSuper;
         const uint8_t* q = hdr + kHeader;
-        prefetch_lines<kSuper / 64>(hdr + kSuper);
+        if (sb + 1 < n / 256) prefetch_lines<kSuper / 64>(hdr + kSuper);
         const uint8_t* a[M];  // BlockQ8_K: float d, int8 qs[256], int16 bsums[16]
         __m512i isum[M], msum[M];
 #pragma GCC unroll 4
@@ -181,7 +184,7 @@ void gemm_packed_q6_k_m(int64_t n, const uint8_t* group, const uint8_t* act, siz
     for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < n / 256; ++sb) {
         const uint8_t* hdr = group + (size_t)sb * kSuper;
-        prefetch_lines<(kSuper + 63) / 64>(hdr + kSuper);
+        if (sb + 1 < n / 256) prefetch_lines<(kSuper + 63) / 64>(hdr + kSuper);
         const uint8_t* a[M];  // BlockQ8_K: float d, int8 qs[256], int16 bsums[16]
         __m512i isum[M], msum[M];
 #pragma GCC unroll 4
