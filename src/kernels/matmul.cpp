@@ -17,21 +17,24 @@ constexpr int64_t kRowTile = 16;
 // they stay in L2 while each 16-row group is reused for all of them from L1.
 constexpr size_t kPackedActTileBytes = 256 << 10;
 
-void q8_0_block_sums(const uint8_t* row, int64_t n, int32_t* out) {
-    const auto* blocks = reinterpret_cast<const BlockQ8_0*>(row);
-    for (int64_t b = 0; b < n / kQK8_0; ++b) {
-        int32_t s = 0;
-        for (int j = 0; j < kQK8_0; ++j) s += blocks[b].qs[j];
-        out[b] = s;
-    }
+// f(t) for every t < n_tok, rows split over the pool (one row: not worth waking it).
+template <class F>
+void for_each_row(ThreadPool& pool, int64_t n_tok, const F& f) {
+    if (n_tok == 1) return f(0);
+    pool.run([&](int ith, int nth) {
+        int64_t t0, t1;
+        split_range(n_tok, ith, nth, &t0, &t1);
+        for (int64_t t = t0; t < t1; ++t) f(t);
+    });
 }
 
 void matmul_packed(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const ActBuffer& a, float* y,
                    int64_t ldy) {
     const GemmPackedFn gemm = kt.gemm_packed[(int)w.type()];
+    assert(gemm != nullptr);
     // Q8_0 activations bring their block sums separately (Q8_K has them inside its blocks).
     const bool with_sums = a.type == DType::Q8_0;
-    assert(gemm != nullptr && (!with_sums || a.sums.size() >= (size_t)(a.n_tok * (a.n_in / kQK8_0))));
+    ensure_block_sums(pool, a);
     const int64_t n = w.cols, n_tok = a.n_tok, n_groups = w.rows / kPackRows;
     const int64_t sums_row = with_sums ? n / kQK8_0 : 0;
     const size_t group_bytes = packed_group_bytes(w.type(), n);
@@ -65,24 +68,26 @@ void convert_acts(const KernelTable& kt, ThreadPool& pool, const float* x, int64
     out.row_bytes = row_bytes(tr, n_in);
     const size_t need = out.row_bytes * (size_t)n_tok;
     if (out.bytes.size() < need) out.bytes.resize(need);
-    const bool with_sums = type == DType::Q8_0;
-    if (with_sums && out.sums.size() < (size_t)(n_tok * (n_in / kQK8_0))) out.sums.resize((size_t)(n_tok * (n_in / kQK8_0)));
+    out.sums_ready = false;
     const FromFloatFn from_float = kt.from_float[(int)type];
     assert(from_float != nullptr);
-    auto convert_row = [&](int64_t t) {
-        uint8_t* row = out.bytes.data() + (size_t)t * out.row_bytes;
-        from_float(x + t * n_in, row, n_in);
-        if (with_sums) q8_0_block_sums(row, n_in, out.sums.data() + t * (n_in / kQK8_0));
-    };
-    if (n_tok == 1) {  // one row: not worth waking the pool
-        convert_row(0);
-        return;
-    }
-    pool.run([&](int ith, int nth) {
-        int64_t t0, t1;
-        split_range(n_tok, ith, nth, &t0, &t1);
-        for (int64_t t = t0; t < t1; ++t) convert_row(t);
+    for_each_row(pool, n_tok,
+                 [&](int64_t t) { from_float(x + t * n_in, out.bytes.data() + (size_t)t * out.row_bytes, n_in); });
+}
+
+void ensure_block_sums(ThreadPool& pool, const ActBuffer& a) {
+    if (a.type != DType::Q8_0 || a.sums_ready) return;
+    const int64_t nb = a.n_in / kQK8_0;
+    if (a.sums.size() < (size_t)(a.n_tok * nb)) a.sums.resize((size_t)(a.n_tok * nb));
+    for_each_row(pool, a.n_tok, [&](int64_t t) {
+        const auto* blocks = reinterpret_cast<const BlockQ8_0*>(a.row(t));
+        for (int64_t b = 0; b < nb; ++b) {
+            int32_t s = 0;
+            for (int j = 0; j < kQK8_0; ++j) s += blocks[b].qs[j];
+            a.sums[(size_t)(t * nb + b)] = s;
+        }
     });
+    a.sums_ready = true;
 }
 
 void matmul(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const ActBuffer& a, float* y, int64_t ldy) {

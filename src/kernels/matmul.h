@@ -20,10 +20,16 @@ struct ActBuffer {
     int64_t n_in = 0;
     size_t row_bytes = 0;
     std::vector<uint8_t> bytes;
-    // Q8_0 only: the sum of each block's 32 quants, n_in / 32 per row (packed kernels need them).
-    std::vector<int32_t> sums;
+    // Q8_0 only: the sum of each block's 32 quants, n_in / 32 per row, which the packed kernels
+    // need. A cache of `bytes`: filled by ensure_block_sums on first use after a conversion, so
+    // products that never read it (file-layout weights, other kernels) never pay for it.
+    mutable std::vector<int32_t> sums;
+    mutable bool sums_ready = false;
     const uint8_t* row(int64_t t) const { return bytes.data() + (size_t)t * row_bytes; }
 };
+
+// Fills a.sums (Q8_0 activations; a no-op otherwise or when already filled), in parallel over rows.
+void ensure_block_sums(ThreadPool& pool, const ActBuffer& a);
 
 // Converts x [n_tok, n_in] (row stride n_in) to `type`, in parallel over rows.
 void convert_acts(const KernelTable& kt, ThreadPool& pool, const float* x, int64_t n_tok, int64_t n_in, DType type,

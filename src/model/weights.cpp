@@ -3,12 +3,11 @@
 #include "kernels/packed.h"
 #include "tensor/dtype.h"
 #include "util/mapped_file.h"
+#include "util/thread_pool.h"
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <atomic>
-#include <thread>
 
 namespace retort {
 
@@ -140,19 +139,16 @@ Status pack_weights(ModelWeights& w, const KernelTable& kt) {
         w.packed.push_back(std::move(buf));
         w.packed_bytes += bytes;
     }
+    // Matrices are taken one at a time by whichever thread is free (their sizes differ widely).
     std::atomic<size_t> next{0};
-    auto worker = [&] {
+    ThreadPool pool(ThreadPool::hardware_threads());
+    pool.run([&](int, int) {
         for (size_t i; (i = next.fetch_add(1)) < todo.size();) {
             Matrix& m = *todo[i];
             pack_groups(m, 0, m.rows / kPackRows, dst[i]);
             if (m.data != w.token_embd.data) release_mapped_range(m.data, m.size_bytes());
         }
-    };
-    const unsigned n_threads = std::clamp(std::thread::hardware_concurrency(), 1u, 16u);
-    std::vector<std::thread> threads;
-    for (unsigned t = 1; t < n_threads; ++t) threads.emplace_back(worker);
-    worker();
-    for (auto& t : threads) t.join();
+    });
     for (size_t i = 0; i < todo.size(); ++i) todo[i]->packed = dst[i];
     return Ok{};
 }

@@ -115,6 +115,7 @@ TEST(PackedGemm, MatchesTheReferenceDotAndNotTheBatchSize) {
         ActBuffer act;
         const std::vector<float> x = activations(kMaxPackedTokens, cols, 5);
         convert_acts(ref_kernels(), one, x.data(), kMaxPackedTokens, cols, tr.vec_dot_type, act);
+        ensure_block_sums(one, act);
         for (const KernelTable* kt : tables) {
             const GemmPackedFn gemm = kt->gemm_packed[(int)type];
             if (gemm == nullptr) continue;

@@ -4,14 +4,7 @@
 // scores run four rows at a time and reduce the four sums together; the output head stays in
 // registers across the block.
 
-// GCC 12's AVX-512 headers trip -Wuninitialized on their own `__Y = __Y` placeholders (GCC bug
-// 105593, fixed in GCC 13); nothing uninitialized is read here.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
-#include <immintrin.h>
+#include "kernels/avx512/avx512_common.h"
 
 #include <algorithm>
 #include <cmath>

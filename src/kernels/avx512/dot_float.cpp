@@ -2,14 +2,8 @@
 // (dot / axpy of f32 with an F16 or f32 row). Match the ref_kernels() entries up to summation
 // order (NMSE <= 1e-7). Tails use masked loads, so there is no scalar loop.
 
-// GCC 12's AVX-512 headers trip -Wuninitialized on their own `__Y = __Y` placeholders (GCC bug
-// 105593, fixed in GCC 13); nothing uninitialized is read here.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+#include "kernels/avx512/avx512_common.h"
 
-#include "kernels/avx2/avx2_common.h"
 #include "kernels/avx512/kernels_avx512.h"
 
 namespace retort::avx512 {

@@ -4,17 +4,11 @@
 // dpwssd applies the sub-block scales while accumulating into int32: two instructions per 64
 // elements. Offsets (Q3_K's -4, Q6_K's -32) and mins come from the activation's bsums.
 
-// GCC 12's AVX-512 headers trip -Wuninitialized on their own `__Y = __Y` placeholders (GCC bug
-// 105593, fixed in GCC 13); nothing uninitialized is read here.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+#include "kernels/avx512/avx512_common.h"
 
 #include <cstddef>
 #include <type_traits>
 
-#include "kernels/avx2/avx2_common.h"
 #include "kernels/avx512/kernels_avx512.h"
 #include "tensor/blocks.h"
 
@@ -27,7 +21,6 @@ namespace {
 constexpr size_t kQ8KD = offsetof(BlockQ8_K, d), kQ8KQs = offsetof(BlockQ8_K, qs),
                  kQ8KBsums = offsetof(BlockQ8_K, bsums);
 
-inline __m512i ld512(const uint8_t* p) { return _mm512_loadu_si512((const void*)p); }
 // 32 bytes in both halves: [x | x]
 inline __m512i bcast256(const uint8_t* p) { return _mm512_broadcast_i64x4(ld256(p)); }
 // A 256-bit value in each half: [lo | hi]

@@ -3,16 +3,10 @@
 // register (block b in int32 lanes 0-7, block b+1 in lanes 8-15) and VNNI's dpbusd does
 // multiply + add of unsigned x signed bytes into int32 in one instruction.
 
-// GCC 12's AVX-512 headers trip -Wuninitialized on their own `__Y = __Y` placeholders (GCC bug
-// 105593, fixed in GCC 13); nothing uninitialized is read here.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+#include "kernels/avx512/avx512_common.h"
 
 #include <cstddef>
 
-#include "kernels/avx2/avx2_common.h"
 #include "kernels/avx512/kernels_avx512.h"
 #include "tensor/blocks.h"
 
@@ -22,7 +16,6 @@ using namespace simd;
 
 namespace {
 
-inline __m512i ld512(const uint8_t* p) { return _mm512_loadu_si512((const void*)p); }
 
 // [lo (32 bytes) | hi (32 bytes)]
 inline __m512i join256(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }

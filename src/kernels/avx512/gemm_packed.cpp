@@ -5,16 +5,11 @@
 // is applied to 16 rows at once. The operations done for one activation row do not depend on how
 // many rows share the call, so every result is bit-identical whatever the batch.
 
-// GCC 12's AVX-512 headers trip -Wuninitialized on their own `__Y = __Y` placeholders (GCC bug
-// 105593, fixed in GCC 13); nothing uninitialized is read here.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+#include "kernels/avx512/avx512_common.h"
 
 #include <algorithm>
+#include <utility>
 
-#include "kernels/avx2/avx2_common.h"
 #include "kernels/avx512/kernels_avx512.h"
 #include "kernels/packed.h"
 #include "tensor/blocks.h"
@@ -25,7 +20,6 @@ using namespace simd;
 
 namespace {
 
-inline __m512i ld512(const uint8_t* p) { return _mm512_loadu_si512((const void*)p); }
 inline __m512i bcast_dword(const uint8_t* p) { return _mm512_set1_epi32((int)ld_u32(p)); }
 
 // Asks for the next stretch of the group while this one is computed. Decoding streams the
@@ -40,10 +34,13 @@ inline void prefetch_lines(const uint8_t* p) {
     for (int l = 0; l < kLines; ++l) _mm_prefetch((const char*)p + l * 64, _MM_HINT_T0);
 }
 
-// Q4_0 and Q8_0 packed groups x Q8_0 activations. kNibbles: 4 chunks of nibble pairs (Q4_0,
-// offset 8) instead of 8 chunks of bytes (Q8_0, offset 128).
+// Every kernel below has the signature of GemmPackedFn for a fixed number M of activation rows;
+// run_rows (at the end) calls one for any number of rows.
+
+// Q4_0 and Q8_0 packed groups x Q8_0 activations, M (1..8) rows. kNibbles: 4 chunks of nibble
+// pairs (Q4_0, offset 8) instead of 8 chunks of bytes (Q8_0, offset 128).
 template <bool kNibbles, int M>
-void gemm_packed32(int64_t n, const uint8_t* group, const uint8_t* act, size_t act_row, const int32_t* sums,
+void packed32_kernel(int64_t n, const uint8_t* group, const uint8_t* act, size_t act_row, const int32_t* sums,
                    int64_t sums_row, float* y, int64_t ldy) {
     constexpr int kChunks = kNibbles ? 4 : 8;
     constexpr int kOffsetShift = kNibbles ? 3 : 7;  // offset 8 or 128
@@ -93,27 +90,27 @@ void gemm_packed32(int64_t n, const uint8_t* group, const uint8_t* act, size_t a
     for (int m = 0; m < M; ++m) _mm512_storeu_ps(y + m * ldy, acc[m]);
 }
 
-template <bool kNibbles>
-void gemm_packed32_rows(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
-                        const int32_t* sums, int64_t sums_row, float* y, int64_t ldy) {
-    static_assert(kMaxPackedTokens == 8, "instantiates 1..8 rows");
-    switch (nm) {
-        case 1: gemm_packed32<kNibbles, 1>(n, group, act, act_row, sums, sums_row, y, ldy); break;
-        case 2: gemm_packed32<kNibbles, 2>(n, group, act, act_row, sums, sums_row, y, ldy); break;
-        case 3: gemm_packed32<kNibbles, 3>(n, group, act, act_row, sums, sums_row, y, ldy); break;
-        case 4: gemm_packed32<kNibbles, 4>(n, group, act, act_row, sums, sums_row, y, ldy); break;
-        case 5: gemm_packed32<kNibbles, 5>(n, group, act, act_row, sums, sums_row, y, ldy); break;
-        case 6: gemm_packed32<kNibbles, 6>(n, group, act, act_row, sums, sums_row, y, ldy); break;
-        case 7: gemm_packed32<kNibbles, 7>(n, group, act, act_row, sums, sums_row, y, ldy); break;
-        default: gemm_packed32<kNibbles, 8>(n, group, act, act_row, sums, sums_row, y, ldy); break;
+// The activation rows of one super-block (BlockQ8_K: float d, int8 qs[256], int16 bsums[16]) and
+// the integer sums a k-quant kernel builds for them over it: scaled dots, and mins or offsets.
+template <int M>
+struct SuperBlockRows {
+    const uint8_t* a[M];
+    __m512i isum[M], msum[M];
+    SuperBlockRows(const uint8_t* act, size_t act_row, int64_t sb) {
+        for (int m = 0; m < M; ++m) {
+            a[m] = act + (size_t)m * act_row + (size_t)sb * sizeof(BlockQ8_K);
+            isum[m] = _mm512_setzero_si512();
+            msum[m] = _mm512_setzero_si512();
+        }
     }
-}
+};
 
 // Q4_K packed groups x Q8_K activations, M (1..4) activation rows. Per sub-block the 16 rows'
 // integer dots are scaled by their 6-bit scales in int32 (exact, as the reference); the mins
 // term is sum over sub-blocks of min x (sum of the activation sub-block), one vpdpwssd per pair.
 template <int M>
-void gemm_packed_q4_k_m(int64_t n, const uint8_t* group, const uint8_t* act, size_t act_row, float* y, int64_t ldy) {
+void packed_q4_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, size_t act_row, const int32_t* /*sums*/,
+                        int64_t /*sums_row*/, float* y, int64_t ldy) {
     constexpr size_t kHeader = 320, kSuper = kHeader + 2048;
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     __m512 acc[M];
@@ -122,14 +119,10 @@ void gemm_packed_q4_k_m(int64_t n, const uint8_t* group, const uint8_t* act, siz
         const uint8_t* hdr = group + (size_t)sb * kSuper;
         const uint8_t* q = hdr + kHeader;
         if (sb + 1 < n / 256) prefetch_lines<kSuper / 64>(hdr + kSuper);
-        const uint8_t* a[M];  // BlockQ8_K: float d, int8 qs[256], int16 bsums[16]
-        __m512i isum[M], msum[M];
-#pragma GCC unroll 4
-        for (int m = 0; m < M; ++m) {
-            a[m] = act + (size_t)m * act_row + (size_t)sb * sizeof(BlockQ8_K);
-            isum[m] = _mm512_setzero_si512();
-            msum[m] = _mm512_setzero_si512();
-        }
+        SuperBlockRows<M> rows(act, act_row, sb);
+        const uint8_t* const* a = rows.a;
+        __m512i* isum = rows.isum;
+        __m512i* msum = rows.msum;
 #pragma GCC unroll 4
         for (int jp = 0; jp < 4; ++jp) {
             __m512i dlo[M], dhi[M];
@@ -177,7 +170,8 @@ void gemm_packed_q4_k_m(int64_t n, const uint8_t* group, const uint8_t* act, siz
 // unsigned (the file's q + 32); per 16-input group the 16 rows' dots are scaled by their int8
 // scales in int32, and the +32 is undone with 32 x sum of scale x (activation sum of the group).
 template <int M>
-void gemm_packed_q6_k_m(int64_t n, const uint8_t* group, const uint8_t* act, size_t act_row, float* y, int64_t ldy) {
+void packed_q6_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, size_t act_row, const int32_t* /*sums*/,
+                        int64_t /*sums_row*/, float* y, int64_t ldy) {
     constexpr size_t kHeader = 288, kHalf = 1536, kSuper = kHeader + 2 * kHalf;
     const __m512i low4 = _mm512_set1_epi8(0x0F), top2 = _mm512_set1_epi8(0x30);
     __m512 acc[M];
@@ -185,14 +179,10 @@ void gemm_packed_q6_k_m(int64_t n, const uint8_t* group, const uint8_t* act, siz
     for (int64_t sb = 0; sb < n / 256; ++sb) {
         const uint8_t* hdr = group + (size_t)sb * kSuper;
         if (sb + 1 < n / 256) prefetch_lines<(kSuper + 63) / 64>(hdr + kSuper);
-        const uint8_t* a[M];  // BlockQ8_K: float d, int8 qs[256], int16 bsums[16]
-        __m512i isum[M], msum[M];
-#pragma GCC unroll 4
-        for (int m = 0; m < M; ++m) {
-            a[m] = act + (size_t)m * act_row + (size_t)sb * sizeof(BlockQ8_K);
-            isum[m] = _mm512_setzero_si512();
-            msum[m] = _mm512_setzero_si512();
-        }
+        SuperBlockRows<M> rows(act, act_row, sb);
+        const uint8_t* const* a = rows.a;
+        __m512i* isum = rows.isum;
+        __m512i* msum = rows.msum;
 #pragma GCC unroll 2
         for (int h = 0; h < 2; ++h) {
             const uint8_t* half = hdr + kHeader + h * kHalf;
@@ -240,54 +230,62 @@ void gemm_packed_q6_k_m(int64_t n, const uint8_t* group, const uint8_t* act, siz
     for (int m = 0; m < M; ++m) _mm512_storeu_ps(y + m * ldy, acc[m]);
 }
 
-// Runs Kernel<M> over nm rows, four at a time (the accumulators of 4 rows fill the registers;
-// the group is re-read from L1 for the next four).
-template <template <int> class Kernel>
-void in_fours(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row, float* y, int64_t ldy) {
-    for (int m0 = 0; m0 < nm; m0 += 4) {
-        const uint8_t* a = act + (size_t)m0 * act_row;
-        float* out = y + m0 * ldy;
-        switch (std::min(4, nm - m0)) {
-            case 1: Kernel<1>::run(n, group, a, act_row, out, ldy); break;
-            case 2: Kernel<2>::run(n, group, a, act_row, out, ldy); break;
-            case 3: Kernel<3>::run(n, group, a, act_row, out, ldy); break;
-            default: Kernel<4>::run(n, group, a, act_row, out, ldy); break;
-        }
-    }
+using GemmPackedOneFn = void (*)(int64_t n, const uint8_t* group, const uint8_t* act, size_t act_row,
+                                 const int32_t* sums, int64_t sums_row, float* y, int64_t ldy);
+
+// Each kernel template as a type run_rows can take: Kernel::fn<M> is the kernel for M rows.
+template <bool kNibbles>
+struct Packed32 {
+    template <int M>
+    static constexpr GemmPackedOneFn fn = &packed32_kernel<kNibbles, M>;
+};
+struct PackedQ4K {
+    template <int M>
+    static constexpr GemmPackedOneFn fn = &packed_q4_k_kernel<M>;
+};
+struct PackedQ6K {
+    template <int M>
+    static constexpr GemmPackedOneFn fn = &packed_q6_k_kernel<M>;
+};
+
+// Runs Kernel::fn<M> over nm rows, at most kRowsPerPass per pass over the group (Q4_K and Q6_K:
+// four, whose accumulators fill the registers; the group is re-read from L1 for the next four).
+template <class Kernel, int... Ms>
+void run_pass(int m, std::integer_sequence<int, Ms...>, int64_t n, const uint8_t* group, const uint8_t* act,
+              size_t act_row, const int32_t* sums, int64_t sums_row, float* y, int64_t ldy) {
+    ((m == Ms + 1 && (Kernel::template fn<Ms + 1>(n, group, act, act_row, sums, sums_row, y, ldy), true)) || ...);
 }
-template <int M>
-struct Q4K {
-    static void run(int64_t n, const uint8_t* g, const uint8_t* a, size_t ar, float* y, int64_t ldy) {
-        gemm_packed_q4_k_m<M>(n, g, a, ar, y, ldy);
-    }
-};
-template <int M>
-struct Q6K {
-    static void run(int64_t n, const uint8_t* g, const uint8_t* a, size_t ar, float* y, int64_t ldy) {
-        gemm_packed_q6_k_m<M>(n, g, a, ar, y, ldy);
-    }
-};
+
+template <class Kernel, int kRowsPerPass>
+void run_rows(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row, const int32_t* sums,
+              int64_t sums_row, float* y, int64_t ldy) {
+    static_assert(kRowsPerPass <= kMaxPackedTokens);
+    for (int m0 = 0; m0 < nm; m0 += kRowsPerPass)
+        run_pass<Kernel>(std::min(kRowsPerPass, nm - m0), std::make_integer_sequence<int, kRowsPerPass>(), n, group,
+                         act + (size_t)m0 * act_row, act_row, sums != nullptr ? sums + m0 * sums_row : nullptr,
+                         sums_row, y + m0 * ldy, ldy);
+}
 
 }  // namespace
 
-void gemm_packed_q6_k(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
-                      const int32_t* /*sums: Q8_K carries its own*/, int64_t /*sums_row*/, float* y, int64_t ldy) {
-    in_fours<Q6K>(n, nm, group, act, act_row, y, ldy);
-}
-
-void gemm_packed_q4_k(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
-                      const int32_t* /*sums: Q8_K carries its own*/, int64_t /*sums_row*/, float* y, int64_t ldy) {
-    in_fours<Q4K>(n, nm, group, act, act_row, y, ldy);
-}
-
 void gemm_packed_q4_0(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
                       const int32_t* sums, int64_t sums_row, float* y, int64_t ldy) {
-    gemm_packed32_rows<true>(n, nm, group, act, act_row, sums, sums_row, y, ldy);
+    run_rows<Packed32<true>, 8>(n, nm, group, act, act_row, sums, sums_row, y, ldy);
 }
 
 void gemm_packed_q8_0(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
                       const int32_t* sums, int64_t sums_row, float* y, int64_t ldy) {
-    gemm_packed32_rows<false>(n, nm, group, act, act_row, sums, sums_row, y, ldy);
+    run_rows<Packed32<false>, 8>(n, nm, group, act, act_row, sums, sums_row, y, ldy);
+}
+
+void gemm_packed_q4_k(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
+                      const int32_t* sums, int64_t sums_row, float* y, int64_t ldy) {
+    run_rows<PackedQ4K, 4>(n, nm, group, act, act_row, sums, sums_row, y, ldy);
+}
+
+void gemm_packed_q6_k(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
+                      const int32_t* sums, int64_t sums_row, float* y, int64_t ldy) {
+    run_rows<PackedQ6K, 4>(n, nm, group, act, act_row, sums, sums_row, y, ldy);
 }
 
 }  // namespace retort::avx512

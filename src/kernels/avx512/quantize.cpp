@@ -2,16 +2,10 @@
 // the same bytes as the reference quantizer of its type (tensor/types/*.cpp): the same f32
 // divisions, the same rounding rule, in the same order.
 
-// GCC 12's AVX-512 headers trip -Wuninitialized on their own `__Y = __Y` placeholders (GCC bug
-// 105593, fixed in GCC 13); nothing uninitialized is read here.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+#include "kernels/avx512/avx512_common.h"
 
 #include <cstddef>
 
-#include "kernels/avx2/avx2_common.h"
 #include "kernels/avx512/kernels_avx512.h"
 #include "tensor/blocks.h"
 
