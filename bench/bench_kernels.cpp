@@ -4,6 +4,8 @@
 //                                       W's vec_dot_type; bytes = weight bytes read
 //   packed/<isa>/<type>/<rows>x<cols>/m<M>  the same product on packed weights (kernels/packed.h)
 //                                       for M activation rows at once; bytes = weight bytes read
+//   stream/<isa>/<type>/{file,packed}   one activation row through 56 DRAM-resident matrices
+//                                       (decoding's pattern), file layout vs packed
 //   from_float/<isa>/<type>             converting one activation row of 8960; bytes = f32 read
 //   attn/<isa>/<op>                     q.k and out += p*v over 4096 F16 (or f32) rows of 128
 // Shapes are R1-Distill-Qwen-1.5B's ffn_up/gate [8960, 1536] and ffn_down [1536, 8960] (they fit
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "kernels/kernel_table.h"
+#include "kernels/matmul.h"
 #include "kernels/packed.h"
 #include "tensor/tensor.h"
 #include "tensor/dtype.h"
@@ -79,31 +82,63 @@ void bench_packed(benchmark::State& state, const KernelTable* table, DType type,
     const size_t group_bytes = packed_group_bytes(type, cols);
     std::vector<uint8_t> packed(group_bytes * (size_t)(rows / kPackRows));
     pack_groups(m, 0, rows / kPackRows, packed.data());
-    const size_t arow = row_bytes(at, cols);
-    std::vector<uint8_t> act(arow * (size_t)nm);
-    std::vector<int32_t> sums((size_t)(nm * (cols / 32)));
+    // nm activation rows, converted (with their block sums) as matmul converts them.
+    std::vector<float> x;
     for (int t = 0; t < nm; ++t) {
-        const std::vector<float> x = normal_floats(cols, 2 + t, 1.0f);
-        ref_kernels().from_float[(int)at.type](x.data(), act.data() + t * arow, cols);
-        const auto* q = reinterpret_cast<const int8_t*>(act.data() + t * arow);
-        for (int64_t b = 0; b < cols / 32; ++b) {
-            int32_t sum = 0;
-            for (int j = 0; j < 32; ++j) sum += q[b * 34 + 2 + j];
-            sums[(size_t)(t * (cols / 32) + b)] = sum;
-        }
+        const std::vector<float> xt = normal_floats(cols, 2 + t, 1.0f);
+        x.insert(x.end(), xt.begin(), xt.end());
     }
+    ThreadPool one(1);
+    ActBuffer act;
+    convert_acts(ref_kernels(), one, x.data(), nm, cols, at.type, act);
+    ensure_block_sums(one, act);
     std::vector<float> y((size_t)(rows * nm));
     const GemmPackedFn gemm = table->gemm_packed[(int)type];
     for (auto _ : state) {
         for (int64_t g = 0; g < rows / kPackRows; ++g)
-            gemm(cols, nm, packed.data() + g * group_bytes, act.data(), arow, sums.data(), cols / 32,
-                 y.data() + g * kPackRows, rows);
+            gemm(cols, nm, packed.data() + g * group_bytes, act.row(0), act.row_bytes,
+                 act.sums.empty() ? nullptr : act.sums.data(), cols / 32, y.data() + g * kPackRows, rows);
         benchmark::DoNotOptimize(y.data());
         benchmark::ClobberMemory();
     }
     state.SetBytesProcessed((int64_t)state.iterations() * (int64_t)packed.size());
     state.counters["GFLOP/s"] = benchmark::Counter(2.0 * nm * (double)rows * (double)cols * (double)state.iterations(),
                                                    benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+}
+
+// Decoding's access pattern: one activation row against 56 distinct 8960x1536 matrices (the
+// gate and up projections of 28 layers, ~430 MB in Q4_K), far more than any cache, through the
+// matmul driver on one thread, in the file's layout or packed.
+void bench_stream(benchmark::State& state, const KernelTable* table, DType type, bool packed) {
+    constexpr int64_t kMatrices = 56, rows = 8960, cols = 1536;
+    const TypeTraits& wt = traits(type);
+    const std::vector<uint8_t> file = make_matrix(wt, rows * kMatrices, cols);
+    const size_t matrix_bytes = row_bytes(wt, cols) * (size_t)rows;
+    const size_t group_bytes = packed_group_bytes(type, cols), packed_bytes = group_bytes * (rows / kPackRows);
+    std::vector<uint8_t> repacked(packed ? packed_bytes * kMatrices : 0);
+    std::vector<Matrix> ms((size_t)kMatrices);
+    for (int64_t i = 0; i < kMatrices; ++i) {
+        Matrix& m = ms[(size_t)i];
+        m.traits = &wt;
+        m.rows = rows;
+        m.cols = cols;
+        m.row_bytes = row_bytes(wt, cols);
+        m.data = file.data() + (size_t)i * matrix_bytes;
+        if (!packed) continue;
+        pack_groups(m, 0, rows / kPackRows, repacked.data() + (size_t)i * packed_bytes);
+        m.packed = repacked.data() + (size_t)i * packed_bytes;
+    }
+    ThreadPool one(1);
+    ActBuffer act;
+    const std::vector<float> x = normal_floats(cols, 2, 1.0f);
+    convert_acts(*table, one, x.data(), 1, cols, wt.vec_dot_type, act);
+    std::vector<float> y((size_t)rows);
+    for (auto _ : state) {
+        for (const Matrix& m : ms) matmul(*table, one, m, act, y.data(), rows);
+        benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed((int64_t)state.iterations() * (int64_t)(kMatrices * (packed ? packed_bytes : matrix_bytes)));
 }
 
 void bench_from_float(benchmark::State& state, const KernelTable* table, DType type) {
@@ -184,6 +219,11 @@ void register_all() {
                         ->Unit(benchmark::kMicrosecond);
             benchmark::RegisterBenchmark((prefix + "151936x1536/m1").c_str(), bench_packed, t, type, 151936, 1536, 1)
                 ->Unit(benchmark::kMillisecond);
+            for (bool packed : {false, true})
+                benchmark::RegisterBenchmark(("stream/" + isa + "/" + traits(type).name + (packed ? "/packed" : "/file"))
+                                                 .c_str(),
+                                             bench_stream, t, type, packed)
+                    ->Unit(benchmark::kMillisecond);
         }
         for (DType type : {DType::Q8_0, DType::Q8_1, DType::Q8_K, DType::F16, DType::BF16})
             benchmark::RegisterBenchmark(("from_float/" + isa + "/" + traits(type).name).c_str(), bench_from_float, t,
