@@ -24,6 +24,7 @@
 #include "kernels/packed.h"
 #include "tensor/tensor.h"
 #include "tensor/dtype.h"
+#include "util/page_buffer.h"
 
 namespace retort {
 namespace {
@@ -115,7 +116,8 @@ void bench_stream(benchmark::State& state, const KernelTable* table, DType type,
     const std::vector<uint8_t> file = make_matrix(wt, rows * kMatrices, cols);
     const size_t matrix_bytes = row_bytes(wt, cols) * (size_t)rows;
     const size_t group_bytes = packed_group_bytes(type, cols), packed_bytes = group_bytes * (rows / kPackRows);
-    std::vector<uint8_t> repacked(packed ? packed_bytes * kMatrices : 0);
+    // Packed weights live where Model::load puts them: anonymous pages, 2 MiB where possible.
+    PageBuffer repacked(packed ? packed_bytes * kMatrices : 0);
     std::vector<Matrix> ms((size_t)kMatrices);
     for (int64_t i = 0; i < kMatrices; ++i) {
         Matrix& m = ms[(size_t)i];

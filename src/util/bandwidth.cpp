@@ -22,6 +22,27 @@ uint64_t sum_words(const uint64_t* p, size_t n) {
     for (uint64_t v : a) s += v;
     return s;
 }
+
+// The same with 512-bit loads, where the CPU has them: one core keeps more cache-line misses in
+// flight with a quarter of the load instructions (on the AVX-512 VMs we measure on, 35-37 GB/s
+// on one core against 19-20 for 64-bit loads; the same at two cores).
+__attribute__((target("avx512f"))) uint64_t sum_words_wide(const uint64_t* p, size_t n) {
+    using V = uint64_t __attribute__((vector_size(64), aligned(8)));
+    V a = {}, b = {}, c = {}, d = {};
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a += *reinterpret_cast<const V*>(p + i);
+        b += *reinterpret_cast<const V*>(p + i + 8);
+        c += *reinterpret_cast<const V*>(p + i + 16);
+        d += *reinterpret_cast<const V*>(p + i + 24);
+    }
+    a += b + c + d;
+    uint64_t s = sum_words(p + i, n - i);
+    for (int k = 0; k < 8; ++k) s += a[k];
+    return s;
+}
+
+bool have_wide_loads() { return __builtin_cpu_supports("avx512f"); }
 }  // namespace
 
 double measure_read_bandwidth(ThreadPool& pool, size_t buffer_bytes, int reps) {
@@ -31,16 +52,22 @@ double measure_read_bandwidth(ThreadPool& pool, size_t buffer_bytes, int reps) {
     const size_t n_words = buffer_bytes / 8;
     const auto* words = reinterpret_cast<const uint64_t*>(buf.data());
     std::vector<uint64_t> sink((size_t)pool.size() * 8);  // one cache line per thread
+    // The bound is the fastest way found to read: the best pass of either load width.
     double best = 0;
-    for (int r = 0; r < reps; ++r) {
-        const auto t0 = std::chrono::steady_clock::now();
-        pool.run([&](int ith, int nth) {
-            int64_t w0, w1;
-            split_range((int64_t)n_words, ith, nth, &w0, &w1);
-            sink[(size_t)ith * 8] += sum_words(words + w0, (size_t)(w1 - w0));
-        });
-        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        if (s > 0 && buffer_bytes / s > best) best = buffer_bytes / s;
+    for (bool wide : {false, true}) {
+        if (wide && !have_wide_loads()) continue;
+        for (int r = 0; r < reps; ++r) {
+            const auto t0 = std::chrono::steady_clock::now();
+            pool.run([&](int ith, int nth) {
+                int64_t w0, w1;
+                split_range((int64_t)n_words, ith, nth, &w0, &w1);
+                const uint64_t* p = words + w0;
+                const size_t n = (size_t)(w1 - w0);
+                sink[(size_t)ith * 8] += wide ? sum_words_wide(p, n) : sum_words(p, n);
+            });
+            const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            if (s > 0 && buffer_bytes / s > best) best = buffer_bytes / s;
+        }
     }
     volatile uint64_t keep = 0;
     for (uint64_t v : sink) keep = keep + v;

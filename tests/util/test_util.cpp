@@ -1,5 +1,6 @@
 // util: the thread pool (every thread runs each job exactly once, jobs in quick succession
 // never mix), split_range, fp16/bf16 conversion, Result/Error.
+#include "util/bandwidth.h"
 #include "util/error.h"
 #include "util/fp16.h"
 #include "util/thread_pool.h"
@@ -49,6 +50,15 @@ TEST(ThreadPool, SurvivesIdleSleepAndWakes) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // workers go to sleep
     pool.run([&](int, int) { count++; });
     EXPECT_EQ(count.load(), 4);
+}
+
+TEST(Bandwidth, MeasuresAPlausibleRate) {
+    // 64 MiB, 2 passes per load width: a rate between 100 MB/s and 10 TB/s (a probe that read
+    // nothing or timed nothing would be outside it).
+    ThreadPool pool(2);
+    const double bw = measure_read_bandwidth(pool, size_t{64} << 20, 2);
+    EXPECT_GT(bw, 1e8);
+    EXPECT_LT(bw, 1e13);
 }
 
 TEST(SplitRange, CoversExactlyOnce) {
