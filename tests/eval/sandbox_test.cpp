@@ -43,9 +43,10 @@ const Sandbox& sandbox() {
     return *s;
 }
 
-// Live (not zombie) processes owned by a slot's uid (only meaningful when tests run as root).
-// A killed sandbox's namespace init is reparented to the host's init and may sit there as a
-// zombie until it is reaped: dead, holding no memory, so it does not count.
+// Processes owned by a slot's uid (only meaningful when tests run as root). A killed sandbox's
+// namespace init is reparented to the host's init and may sit there as a zombie until it is
+// reaped: dead and holding no memory, so live_tasks_of_uid leaves it out, but it still holds a
+// place in the uid's RLIMIT_NPROC count until then (count_zombies).
 long tasks_of_uid(uid_t uid, bool count_zombies) {
     long n = 0;
     DIR* proc = opendir("/proc");
