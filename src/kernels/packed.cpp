@@ -60,22 +60,21 @@ void transfer_row32(const Layout32& l, int64_t cols, uint8_t* row, uint8_t* grou
 }
 
 // ---- Q4_K: per super-block of 256 inputs, a 320-byte header then 2048 bytes of quants ----
-constexpr size_t kQ4KHeader = 320, kQ4KSuper = kQ4KHeader + 4 * 8 * kChunkBytes;
-constexpr size_t kQ4KScales = 64, kQ4KMins = 192;  // header offsets (d at 0, dmin at 32)
+static_assert(packed_q4_k::kSuper == packed_q4_k::kHeader + 4 * 8 * kChunkBytes);
 
 void transfer_row_q4_k(int64_t cols, uint8_t* row, uint8_t* group, int r, Transfer t) {
     auto* blocks = reinterpret_cast<BlockQ4_K*>(row);
     for (int64_t sb = 0; sb < cols / kQK_K; ++sb) {
         BlockQ4_K& blk = blocks[sb];
-        uint8_t* hdr = group + (size_t)sb * kQ4KSuper;
+        uint8_t* hdr = group + (size_t)sb * packed_q4_k::kSuper;
         t.bytes(reinterpret_cast<uint8_t*>(&blk.d), hdr + r * 2, 2);
-        t.bytes(reinterpret_cast<uint8_t*>(&blk.dmin), hdr + 32 + r * 2, 2);
+        t.bytes(reinterpret_cast<uint8_t*>(&blk.dmin), hdr + packed_q4_k::kDmin + r * 2, 2);
         // The 6-bit scales and mins: one byte each in the group, 12 packed bytes in the file.
         uint8_t* sc[8];
         uint8_t* mn[8];
         for (int j = 0; j < 8; ++j) {
-            sc[j] = hdr + kQ4KScales + j * kPackRows + r;
-            mn[j] = hdr + kQ4KMins + (j / 2) * 2 * kPackRows + r * 2 + j % 2;
+            sc[j] = hdr + packed_q4_k::kScales + j * kPackRows + r;
+            mn[j] = hdr + packed_q4_k::kMins + (j / 2) * 2 * kPackRows + r * 2 + j % 2;
         }
         if (t.to_group) {
             for (int j = 0; j < 8; ++j) quant::get_scale_min_k4(j, blk.scales, sc[j], mn[j]);
@@ -86,25 +85,25 @@ void transfer_row_q4_k(int64_t cols, uint8_t* row, uint8_t* group, int r, Transf
                 blk.scales[i + 8] = (uint8_t)((*sc[i + 4] & 0xF) | ((*mn[i + 4] & 0xF) << 4));
             }
         }
-        uint8_t* q = hdr + kQ4KHeader;
+        uint8_t* q = hdr + packed_q4_k::kHeader;
         for (int jp = 0; jp < 4; ++jp)
             for (int p = 0; p < 8; ++p) t.bytes(blk.qs + jp * 32 + p * 4, q + (jp * 8 + p) * kChunkBytes + r * 4, 4);
     }
 }
 
 // ---- Q6_K: per super-block a 288-byte header, then two halves of 1536 bytes of quants ----
-constexpr size_t kQ6KHeader = 288, kQ6KHalf = 3 * 8 * kChunkBytes, kQ6KSuper = kQ6KHeader + 2 * kQ6KHalf;
+static_assert(packed_q6_k::kHalf == 3 * 8 * kChunkBytes);
 
 void transfer_row_q6_k(int64_t cols, uint8_t* row, uint8_t* group, int r, Transfer t) {
     auto* blocks = reinterpret_cast<BlockQ6_K*>(row);
     for (int64_t sb = 0; sb < cols / kQK_K; ++sb) {
         BlockQ6_K& blk = blocks[sb];
-        uint8_t* hdr = group + (size_t)sb * kQ6KSuper;
+        uint8_t* hdr = group + (size_t)sb * packed_q6_k::kSuper;
         t.bytes(reinterpret_cast<uint8_t*>(&blk.d), hdr + r * 2, 2);
         for (int s = 0; s < 16; ++s)
-            t.bytes(reinterpret_cast<uint8_t*>(&blk.scales[s]), hdr + 32 + (s / 2) * 2 * kPackRows + r * 2 + s % 2, 1);
+            t.bytes(reinterpret_cast<uint8_t*>(&blk.scales[s]), hdr + packed_q6_k::kScales + (s / 2) * 2 * kPackRows + r * 2 + s % 2, 1);
         for (int h = 0; h < 2; ++h) {
-            uint8_t* half = hdr + kQ6KHeader + h * kQ6KHalf;
+            uint8_t* half = hdr + packed_q6_k::kHeader + h * packed_q6_k::kHalf;
             for (int p = 0; p < 8; ++p) {
                 t.bytes(blk.ql + 64 * h + 4 * p, half + (0 * 8 + p) * kChunkBytes + r * 4, 4);
                 t.bytes(blk.ql + 64 * h + 32 + 4 * p, half + (1 * 8 + p) * kChunkBytes + r * 4, 4);
@@ -135,8 +134,8 @@ bool packable(DType type, int64_t rows, int64_t cols) {
 }
 
 size_t packed_group_bytes(DType type, int64_t cols) {
-    if (type == DType::Q4_K) return (size_t)(cols / kQK_K) * kQ4KSuper;
-    if (type == DType::Q6_K) return (size_t)(cols / kQK_K) * kQ6KSuper;
+    if (type == DType::Q4_K) return (size_t)(cols / kQK_K) * packed_q4_k::kSuper;
+    if (type == DType::Q6_K) return (size_t)(cols / kQK_K) * packed_q6_k::kSuper;
     Layout32 l{};
     if (!layout32_of(type, &l)) return 0;
     return (size_t)(cols / 64) * l.pair_bytes();

@@ -49,6 +49,15 @@ namespace retort {
 constexpr int64_t kPackRows = 16;
 constexpr int kMaxPackedTokens = 8;
 
+// Byte offsets within one packed super-block of the k-quant layouts above: the packer writes and
+// the kernels read by these alone.
+namespace packed_q4_k {
+constexpr size_t kDmin = 32, kScales = 64, kMins = 192, kHeader = 320, kSuper = kHeader + 2048;
+}
+namespace packed_q6_k {
+constexpr size_t kScales = 32, kHeader = 288, kHalf = 1536, kSuper = kHeader + 2 * kHalf;
+}
+
 // Whether `type` has a packed layout and a [rows, cols] matrix fits it (rows a multiple of 16,
 // cols of 64, or of 256 for Q4_K and Q6_K).
 bool packable(DType type, int64_t rows, int64_t cols);

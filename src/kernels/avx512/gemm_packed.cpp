@@ -111,7 +111,7 @@ struct SuperBlockRows {
 template <int M>
 void packed_q4_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, size_t act_row, const int32_t* /*sums*/,
                         int64_t /*sums_row*/, float* y, int64_t ldy) {
-    constexpr size_t kHeader = 320, kSuper = kHeader + 2048;
+    using namespace packed_q4_k;
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     __m512 acc[M];
     for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
@@ -139,9 +139,9 @@ void packed_q4_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, siz
                     dhi[m] = _mm512_dpbusd_epi32(dhi[m], hi, bcast_dword(a[m] + 4 + 64 * jp + 32 + 4 * p));
                 }
             }
-            const __m512i sc_lo = _mm512_cvtepu8_epi32(ld128(hdr + 64 + (2 * jp) * 16));
-            const __m512i sc_hi = _mm512_cvtepu8_epi32(ld128(hdr + 64 + (2 * jp + 1) * 16));
-            const __m512i mins = _mm512_cvtepu8_epi16(ld256(hdr + 192 + jp * 32));
+            const __m512i sc_lo = _mm512_cvtepu8_epi32(ld128(hdr + kScales + (2 * jp) * 16));
+            const __m512i sc_hi = _mm512_cvtepu8_epi32(ld128(hdr + kScales + (2 * jp + 1) * 16));
+            const __m512i mins = _mm512_cvtepu8_epi16(ld256(hdr + kMins + jp * 32));
 #pragma GCC unroll 4
             for (int m = 0; m < M; ++m) {
                 isum[m] = _mm512_add_epi32(isum[m], _mm512_add_epi32(_mm512_mullo_epi32(dlo[m], sc_lo),
@@ -155,7 +155,7 @@ void packed_q4_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, siz
             }
         }
         const __m512 d = _mm512_cvtph_ps(ld256(hdr));
-        const __m512 dmin = _mm512_cvtph_ps(ld256(hdr + 32));
+        const __m512 dmin = _mm512_cvtph_ps(ld256(hdr + kDmin));
 #pragma GCC unroll 4
         for (int m = 0; m < M; ++m) {
             const __m512 da = _mm512_set1_ps(ld_f32(a[m]));
@@ -172,7 +172,7 @@ void packed_q4_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, siz
 template <int M>
 void packed_q6_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, size_t act_row, const int32_t* /*sums*/,
                         int64_t /*sums_row*/, float* y, int64_t ldy) {
-    constexpr size_t kHeader = 288, kHalf = 1536, kSuper = kHeader + 2 * kHalf;
+    using namespace packed_q6_k;
     const __m512i low4 = _mm512_set1_epi8(0x0F), top2 = _mm512_set1_epi8(0x30);
     __m512 acc[M];
     for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
@@ -190,7 +190,7 @@ void packed_q6_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, siz
             for (int k = 0; k < 4; ++k) {
                 // Inputs 128h + 32k + 0..31: scale groups 2gp (first 16) and 2gp + 1.
                 const int gp = 4 * h + k;
-                const __m512i pair16 = _mm512_cvtepi8_epi16(ld256(hdr + 32 + gp * 32));
+                const __m512i pair16 = _mm512_cvtepi8_epi16(ld256(hdr + kScales + gp * 32));
                 const __m512i sc[2] = {_mm512_srai_epi32(_mm512_slli_epi32(pair16, 16), 16),
                                        _mm512_srai_epi32(pair16, 16)};
 #pragma GCC unroll 2
