@@ -43,6 +43,7 @@ void matmul_packed(const KernelTable& kt, ThreadPool& pool, const Matrix& w, con
     pool.run([&](int ith, int nth) {
         int64_t g0, g1;
         split_range(n_groups, ith, nth, &g0, &g1);
+        const uint8_t* share_end = w.packed + (size_t)g1 * group_bytes;  // where this thread stops reading
         for (int64_t t0 = 0; t0 < n_tok; t0 += tile) {
             const int64_t t1 = std::min(t0 + tile, n_tok);
             for (int64_t g = g0; g < g1; ++g) {
@@ -50,7 +51,7 @@ void matmul_packed(const KernelTable& kt, ThreadPool& pool, const Matrix& w, con
                 for (int64_t t = t0; t < t1; t += kMaxPackedTokens) {
                     const int nm = (int)std::min<int64_t>(kMaxPackedTokens, t1 - t);
                     gemm(n, nm, group, a.row(t), a.row_bytes, with_sums ? a.sums.data() + t * sums_row : nullptr,
-                         sums_row, y + t * ldy + g * kPackRows, ldy);
+                         sums_row, y + t * ldy + g * kPackRows, ldy, share_end);
                 }
             }
         }

@@ -124,7 +124,7 @@ TEST(PackedGemm, MatchesTheReferenceDotAndNotTheBatchSize) {
             for (int m = 0; m < kMaxPackedTokens; ++m)
                 for (int64_t g = 0; g < rows / kPackRows; ++g)
                     gemm(cols, 1, packed.data() + g * group_bytes, act.row(m), act.row_bytes, sums_of(act, m),
-                         cols / 32, &alone[(size_t)(m * rows + g * kPackRows)], rows);
+                         cols / 32, &alone[(size_t)(m * rows + g * kPackRows)], rows, packed.data() + packed.size());
             for (int m = 0; m < kMaxPackedTokens; ++m)
                 for (int64_t r = 0; r < rows; ++r) {
                     float want;
@@ -138,7 +138,7 @@ TEST(PackedGemm, MatchesTheReferenceDotAndNotTheBatchSize) {
                     std::vector<float> got((size_t)(nm * rows), NAN);
                     for (int64_t g = 0; g < rows / kPackRows; ++g)
                         gemm(cols, nm, packed.data() + g * group_bytes, act.row(m0), act.row_bytes, sums_of(act, m0),
-                             cols / 32, &got[(size_t)(g * kPackRows)], rows);
+                             cols / 32, &got[(size_t)(g * kPackRows)], rows, packed.data() + packed.size());
                     ASSERT_EQ(std::memcmp(got.data(), &alone[(size_t)(m0 * rows)], got.size() * sizeof(float)), 0)
                         << tr.name << " " << kt->isa << " nm " << nm << " from row " << m0;
                 }

@@ -22,16 +22,23 @@ namespace {
 
 inline __m512i bcast_dword(const uint8_t* p) { return _mm512_set1_epi32((int)ld_u32(p)); }
 
-// Asks for the next stretch of the group while this one is computed. Decoding streams the
-// weights from DRAM on one core; with the hardware prefetcher alone the packed Q4_K kernel read
-// 512 MB of weights at 19 GB/s against the file layout's 23, with this at 27 (one thread).
-// Never past the group's end: the last group of a matrix ends its mapping, and on the VMs we
+// Decoding streams the weights from DRAM on one core per share, and for the k-quant kernels the
+// hardware prefetcher alone keeps too few lines in flight: per super-block they ask for the
+// next super-block's worth of bytes kPrefetchAhead further on, across group borders (a group of
+// 16 rows of 1536 inputs is only 6 Q4_K super-blocks). Measured on one core streaming 768 MB of
+// packed Q4_K groups of 1536 inputs: no software prefetch 15 GB/s, the next super-block of the
+// same group only 24.5, 2 super-blocks ahead across groups 29-31, 3 ahead (7 KiB) 33, 4 ahead
+// 30-34 (docs/bench.md). The Q4_0 and Q8_0 kernels do less work per byte and decode no faster
+// with it (Q8_0 slower), so they leave it to the hardware.
+// Never at or past stream_end: the last group of a matrix ends its mapping, and on the VMs we
 // measure on a prefetch into unmapped memory costs about a page fault (decoding fell to
 // 1-6 tok/s whenever the next mapping was not adjacent).
-template <int kLines>
-inline void prefetch_lines(const uint8_t* p) {
-#pragma GCC unroll 64
-    for (int l = 0; l < kLines; ++l) _mm_prefetch((const char*)p + l * 64, _MM_HINT_T0);
+constexpr uintptr_t kPrefetchAhead = 7 * 1024;
+
+inline void prefetch_ahead(const uint8_t* unit, size_t unit_bytes, const uint8_t* stream_end) {
+    // Addresses as integers: the window may lie past the end of the allocation.
+    const uintptr_t end = std::min((uintptr_t)unit + kPrefetchAhead + unit_bytes, (uintptr_t)stream_end);
+    for (uintptr_t p = (uintptr_t)unit + kPrefetchAhead; p < end; p += 64) _mm_prefetch((const char*)p, _MM_HINT_T0);
 }
 
 // Every kernel below has the signature of GemmPackedFn for a fixed number M of activation rows;
@@ -41,7 +48,7 @@ inline void prefetch_lines(const uint8_t* p) {
 // pairs (Q4_0, offset 8) instead of 8 chunks of bytes (Q8_0, offset 128).
 template <bool kNibbles, int M>
 void packed32_kernel(int64_t n, const uint8_t* group, const uint8_t* act, size_t act_row, const int32_t* sums,
-                   int64_t sums_row, float* y, int64_t ldy) {
+                     int64_t sums_row, float* y, int64_t ldy, const uint8_t* /*stream_end*/) {
     constexpr int kChunks = kNibbles ? 4 : 8;
     constexpr int kOffsetShift = kNibbles ? 3 : 7;  // offset 8 or 128
     constexpr size_t kScales = kPackRows * 2, kQuants = kChunks * 64;
@@ -110,7 +117,7 @@ struct SuperBlockRows {
 // term is sum over sub-blocks of min x (sum of the activation sub-block), one vpdpwssd per pair.
 template <int M>
 void packed_q4_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, size_t act_row, const int32_t* /*sums*/,
-                        int64_t /*sums_row*/, float* y, int64_t ldy) {
+                        int64_t /*sums_row*/, float* y, int64_t ldy, const uint8_t* stream_end) {
     using namespace packed_q4_k;
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     __m512 acc[M];
@@ -118,7 +125,7 @@ void packed_q4_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, siz
     for (int64_t sb = 0; sb < n / 256; ++sb) {
         const uint8_t* hdr = group + (size_t)sb * kSuper;
         const uint8_t* q = hdr + kHeader;
-        if (sb + 1 < n / 256) prefetch_lines<kSuper / 64>(hdr + kSuper);
+        prefetch_ahead(hdr, kSuper, stream_end);
         SuperBlockRows<M> rows(act, act_row, sb);
         const uint8_t* const* a = rows.a;
         __m512i* isum = rows.isum;
@@ -171,14 +178,14 @@ void packed_q4_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, siz
 // scales in int32, and the +32 is undone with 32 x sum of scale x (activation sum of the group).
 template <int M>
 void packed_q6_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, size_t act_row, const int32_t* /*sums*/,
-                        int64_t /*sums_row*/, float* y, int64_t ldy) {
+                        int64_t /*sums_row*/, float* y, int64_t ldy, const uint8_t* stream_end) {
     using namespace packed_q6_k;
     const __m512i low4 = _mm512_set1_epi8(0x0F), top2 = _mm512_set1_epi8(0x30);
     __m512 acc[M];
     for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < n / 256; ++sb) {
         const uint8_t* hdr = group + (size_t)sb * kSuper;
-        if (sb + 1 < n / 256) prefetch_lines<(kSuper + 63) / 64>(hdr + kSuper);
+        prefetch_ahead(hdr, kSuper, stream_end);
         SuperBlockRows<M> rows(act, act_row, sb);
         const uint8_t* const* a = rows.a;
         __m512i* isum = rows.isum;
@@ -231,7 +238,8 @@ void packed_q6_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, siz
 }
 
 using GemmPackedOneFn = void (*)(int64_t n, const uint8_t* group, const uint8_t* act, size_t act_row,
-                                 const int32_t* sums, int64_t sums_row, float* y, int64_t ldy);
+                                 const int32_t* sums, int64_t sums_row, float* y, int64_t ldy,
+                                 const uint8_t* stream_end);
 
 // Each kernel template as a type run_rows can take: Kernel::fn<M> is the kernel for M rows.
 template <bool kNibbles>
@@ -252,40 +260,41 @@ struct PackedQ6K {
 // four, whose accumulators fill the registers; the group is re-read from L1 for the next four).
 template <class Kernel, int... Ms>
 void run_pass(int m, std::integer_sequence<int, Ms...>, int64_t n, const uint8_t* group, const uint8_t* act,
-              size_t act_row, const int32_t* sums, int64_t sums_row, float* y, int64_t ldy) {
-    ((m == Ms + 1 && (Kernel::template fn<Ms + 1>(n, group, act, act_row, sums, sums_row, y, ldy), true)) || ...);
+              size_t act_row, const int32_t* sums, int64_t sums_row, float* y, int64_t ldy, const uint8_t* stream_end) {
+    ((m == Ms + 1 && (Kernel::template fn<Ms + 1>(n, group, act, act_row, sums, sums_row, y, ldy, stream_end), true)) ||
+     ...);
 }
 
 template <class Kernel, int kRowsPerPass>
 void run_rows(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row, const int32_t* sums,
-              int64_t sums_row, float* y, int64_t ldy) {
+              int64_t sums_row, float* y, int64_t ldy, const uint8_t* stream_end) {
     static_assert(kRowsPerPass <= kMaxPackedTokens);
     for (int m0 = 0; m0 < nm; m0 += kRowsPerPass)
         run_pass<Kernel>(std::min(kRowsPerPass, nm - m0), std::make_integer_sequence<int, kRowsPerPass>(), n, group,
                          act + (size_t)m0 * act_row, act_row, sums != nullptr ? sums + m0 * sums_row : nullptr,
-                         sums_row, y + m0 * ldy, ldy);
+                         sums_row, y + m0 * ldy, ldy, stream_end);
 }
 
 }  // namespace
 
 void gemm_packed_q4_0(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
-                      const int32_t* sums, int64_t sums_row, float* y, int64_t ldy) {
-    run_rows<Packed32<true>, 8>(n, nm, group, act, act_row, sums, sums_row, y, ldy);
+                      const int32_t* sums, int64_t sums_row, float* y, int64_t ldy, const uint8_t* stream_end) {
+    run_rows<Packed32<true>, 8>(n, nm, group, act, act_row, sums, sums_row, y, ldy, stream_end);
 }
 
 void gemm_packed_q8_0(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
-                      const int32_t* sums, int64_t sums_row, float* y, int64_t ldy) {
-    run_rows<Packed32<false>, 8>(n, nm, group, act, act_row, sums, sums_row, y, ldy);
+                      const int32_t* sums, int64_t sums_row, float* y, int64_t ldy, const uint8_t* stream_end) {
+    run_rows<Packed32<false>, 8>(n, nm, group, act, act_row, sums, sums_row, y, ldy, stream_end);
 }
 
 void gemm_packed_q4_k(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
-                      const int32_t* sums, int64_t sums_row, float* y, int64_t ldy) {
-    run_rows<PackedQ4K, 4>(n, nm, group, act, act_row, sums, sums_row, y, ldy);
+                      const int32_t* sums, int64_t sums_row, float* y, int64_t ldy, const uint8_t* stream_end) {
+    run_rows<PackedQ4K, 4>(n, nm, group, act, act_row, sums, sums_row, y, ldy, stream_end);
 }
 
 void gemm_packed_q6_k(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
-                      const int32_t* sums, int64_t sums_row, float* y, int64_t ldy) {
-    run_rows<PackedQ6K, 4>(n, nm, group, act, act_row, sums, sums_row, y, ldy);
+                      const int32_t* sums, int64_t sums_row, float* y, int64_t ldy, const uint8_t* stream_end) {
+    run_rows<PackedQ6K, 4>(n, nm, group, act, act_row, sums, sums_row, y, ldy, stream_end);
 }
 
 }  // namespace retort::avx512

@@ -37,13 +37,13 @@ void vec_dot_rows_q6_k(int64_t n, int nr, float* out, int64_t out_stride, const 
 // gemm_packed (gemm_packed.cpp): one packed group of 16 weight rows x 1..8 activation rows.
 // (Q4_K's and Q6_K's activations, Q8_K, carry their own sums; they ignore `sums`.)
 void gemm_packed_q4_0(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
-                      const int32_t* sums, int64_t sums_row, float* y, int64_t ldy);
+                      const int32_t* sums, int64_t sums_row, float* y, int64_t ldy, const uint8_t* stream_end);
 void gemm_packed_q8_0(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
-                      const int32_t* sums, int64_t sums_row, float* y, int64_t ldy);
+                      const int32_t* sums, int64_t sums_row, float* y, int64_t ldy, const uint8_t* stream_end);
 void gemm_packed_q4_k(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
-                      const int32_t* sums, int64_t sums_row, float* y, int64_t ldy);
+                      const int32_t* sums, int64_t sums_row, float* y, int64_t ldy, const uint8_t* stream_end);
 void gemm_packed_q6_k(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
-                      const int32_t* sums, int64_t sums_row, float* y, int64_t ldy);
+                      const int32_t* sums, int64_t sums_row, float* y, int64_t ldy, const uint8_t* stream_end);
 
 // One vec_dot_rows entry for 1..kMaxDotRows rows from a Kernel class with a static
 // template<int R> run(n, out, out_stride, w, a, a_row).
