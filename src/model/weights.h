@@ -40,8 +40,9 @@ struct ModelWeights {
 
     // Owned F32 copies of the 1-D tensors the pointers above refer to.
     std::vector<std::vector<float>> owned;
-    // Packed copies of matrices (Matrix::packed points into them), see pack_weights.
-    std::vector<PageBuffer> packed;
+    // Packed copies of all packed matrices, one after the other (Matrix::packed points into it),
+    // see pack_weights.
+    PageBuffer packed;
     size_t packed_bytes = 0;
 };
 

@@ -3,12 +3,15 @@
 #include "util/bandwidth.h"
 #include "util/error.h"
 #include "util/fp16.h"
+#include "util/page_buffer.h"
 #include "util/thread_pool.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -59,6 +62,27 @@ TEST(Bandwidth, MeasuresAPlausibleRate) {
     const double bw = measure_read_bandwidth(pool, size_t{64} << 20, 2);
     EXPECT_GT(bw, 1e8);
     EXPECT_LT(bw, 1e13);
+}
+
+// Huge pages only back aligned 2 MiB ranges: a large buffer must start on one, and every size
+// (small, not a multiple of the page, moved) must be usable end to end and zero-filled.
+TEST(PageBuffer, LargeBuffersStartOn2MiBAndAllAreZeroFilled) {
+    constexpr size_t kMiB = size_t{1} << 20;
+    for (size_t size : {size_t{1}, size_t{4096}, kMiB + 17, 2 * kMiB, 5 * kMiB + 4096 + 3}) {
+        PageBuffer b(size);
+        ASSERT_NE(b.data(), nullptr) << size;
+        ASSERT_EQ(b.size(), size);
+        if (size >= 2 * kMiB) {
+            EXPECT_EQ((uintptr_t)b.data() % (2 * kMiB), 0u) << size;
+        }
+        EXPECT_EQ(b.data()[0], 0);
+        EXPECT_EQ(b.data()[size - 1], 0);
+        std::memset(b.data(), 0xAB, size);  // every byte is mapped and writable
+        PageBuffer moved = std::move(b);
+        EXPECT_EQ(b.data(), nullptr);
+        EXPECT_EQ(moved.data()[size - 1], 0xAB);
+    }
+    EXPECT_EQ(PageBuffer(0).data(), nullptr);
 }
 
 TEST(SplitRange, CoversExactlyOnce) {
