@@ -8,13 +8,13 @@ namespace retort {
 
 namespace {
 constexpr size_t kHugePage = size_t{2} << 20;
+constexpr int kProt = PROT_READ | PROT_WRITE, kFlags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
 
 // Maps `size` bytes starting on a 2 MiB boundary: transparent huge pages only back aligned 2 MiB
 // ranges, so an unaligned start leaves up to 2 MiB at each end on 4 KiB pages. Maps the size
 // plus the slack, then unmaps the slack on both sides.
 void* map_huge_aligned(size_t size) {
-    const int prot = PROT_READ | PROT_WRITE, flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
-    void* raw = mmap(nullptr, size + kHugePage, prot, flags, -1, 0);
+    void* raw = mmap(nullptr, size + kHugePage, kProt, kFlags, -1, 0);
     if (raw == MAP_FAILED) return MAP_FAILED;
     const uintptr_t start = (uintptr_t)raw, aligned = (start + kHugePage - 1) & ~(kHugePage - 1);
     if (aligned > start) munmap(raw, aligned - start);
@@ -30,8 +30,7 @@ PageBuffer::PageBuffer(size_t size) {
     // 2 MiB pages take the TLB misses of a 4 KiB-page walk off that path (in a VM each miss is a
     // two-level page walk). Only a hint: where transparent huge pages are off, nothing changes.
     const bool huge = size >= kHugePage;
-    void* p = huge ? map_huge_aligned(size)
-                   : mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* p = huge ? map_huge_aligned(size) : mmap(nullptr, size, kProt, kFlags, -1, 0);
     if (p == MAP_FAILED) return;
     if (huge) madvise(p, size, MADV_HUGEPAGE);
     data_ = static_cast<uint8_t*>(p);

@@ -30,9 +30,10 @@ inline __m512i bcast_dword(const uint8_t* p) { return _mm512_set1_epi32((int)ld_
 // same group only 24.5, 2 super-blocks ahead across groups 29-31, 3 ahead (7 KiB) 33, 4 ahead
 // 30-34 (docs/bench.md). The Q4_0 and Q8_0 kernels do less work per byte and decode no faster
 // with it (Q8_0 slower), so they leave it to the hardware.
-// Never at or past stream_end: the last group of a matrix ends its mapping, and on the VMs we
-// measure on a prefetch into unmapped memory costs about a page fault (decoding fell to
-// 1-6 tok/s whenever the next mapping was not adjacent).
+// Never at or past stream_end: the kernel cannot know what follows a share (the last packed
+// matrix ends its buffer; tests and benches pass buffers of their own), and on the VMs we measure on a
+// prefetch into unmapped memory costs about a page fault (decoding fell to 1-6 tok/s whenever
+// the next mapping was not adjacent).
 // Always inlined: GCC 12 at -O2 takes an out-of-line function that only prefetches for one
 // without effects (IPA mod-ref) and deletes its calls. The last super-blocks of a share, whose
 // window would cross stream_end, prefetch nothing.
