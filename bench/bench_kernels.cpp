@@ -98,7 +98,7 @@ void bench_packed(benchmark::State& state, const KernelTable* table, DType type,
     for (auto _ : state) {
         for (int64_t g = 0; g < rows / kPackRows; ++g)
             gemm(cols, nm, packed.data() + g * group_bytes, act.row(0), act.row_bytes,
-                 act.sums.empty() ? nullptr : act.sums.data(), cols / 32, y.data() + g * kPackRows, rows,
+                 act.sums.data(), act.sums_row(), y.data() + g * kPackRows, rows,
                  packed.data() + packed.size());
         benchmark::DoNotOptimize(y.data());
         benchmark::ClobberMemory();

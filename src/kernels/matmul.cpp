@@ -32,11 +32,9 @@ void matmul_packed(const KernelTable& kt, ThreadPool& pool, const Matrix& w, con
                    int64_t ldy) {
     const GemmPackedFn gemm = kt.gemm_packed[(int)w.type()];
     assert(gemm != nullptr);
-    // Q8_0 activations bring their block sums separately (Q8_K has them inside its blocks).
-    const bool with_sums = a.type == DType::Q8_0;
     ensure_block_sums(pool, a);
     const int64_t n = w.cols, n_tok = a.n_tok, n_groups = w.rows / kPackRows;
-    const int64_t sums_row = with_sums ? n / kQK8_0 : 0;
+    const int64_t sums_row = a.sums_row();
     const size_t group_bytes = packed_group_bytes(w.type(), n);
     const int64_t tile = std::max<int64_t>(kMaxPackedTokens, (int64_t)(kPackedActTileBytes / a.row_bytes) /
                                                                  kMaxPackedTokens * kMaxPackedTokens);
@@ -50,7 +48,7 @@ void matmul_packed(const KernelTable& kt, ThreadPool& pool, const Matrix& w, con
                 const uint8_t* group = w.packed + (size_t)g * group_bytes;
                 for (int64_t t = t0; t < t1; t += kMaxPackedTokens) {
                     const int nm = (int)std::min<int64_t>(kMaxPackedTokens, t1 - t);
-                    gemm(n, nm, group, a.row(t), a.row_bytes, with_sums ? a.sums.data() + t * sums_row : nullptr,
+                    gemm(n, nm, group, a.row(t), a.row_bytes, a.sums.data() + t * sums_row,
                          sums_row, y + t * ldy + g * kPackRows, ldy, share_end);
                 }
             }
@@ -77,16 +75,28 @@ void convert_acts(const KernelTable& kt, ThreadPool& pool, const float* x, int64
 }
 
 void ensure_block_sums(ThreadPool& pool, const ActBuffer& a) {
-    if (a.type != DType::Q8_0 || a.sums_ready) return;
-    const int64_t nb = a.n_in / kQK8_0;
-    if (a.sums.size() < (size_t)(a.n_tok * nb)) a.sums.resize((size_t)(a.n_tok * nb));
+    const int64_t per_row = a.sums_row();
+    if (per_row == 0 || a.sums_ready) return;
+    if (a.sums.size() < (size_t)(a.n_tok * per_row)) a.sums.resize((size_t)(a.n_tok * per_row));
     for_each_row(pool, a.n_tok, [&](int64_t t) {
-        const auto* blocks = reinterpret_cast<const BlockQ8_0*>(a.row(t));
-        for (int64_t b = 0; b < nb; ++b) {
-            int32_t s = 0;
-            for (int j = 0; j < kQK8_0; ++j) s += blocks[b].qs[j];
-            a.sums[(size_t)(t * nb + b)] = s;
+        int32_t* out = a.sums.data() + t * per_row;
+        if (a.type == DType::Q8_0) {
+            const auto* blocks = reinterpret_cast<const BlockQ8_0*>(a.row(t));
+            for (int64_t b = 0; b < per_row; ++b) {
+                int32_t s = 0;
+                for (int j = 0; j < kQK8_0; ++j) s += blocks[b].qs[j];
+                out[b] = s;
+            }
+            return;
         }
+        // Q8_K: a sub-block of 32 is two of the block's 16-input bsums; |sum| <= 32 * 127 fits int16.
+        const auto* blocks = reinterpret_cast<const BlockQ8_K*>(a.row(t));
+        for (int64_t b = 0; b < a.n_in / kQK_K; ++b)
+            for (int j = 0; j < 4; ++j) {
+                const int16_t* bs = blocks[b].bsums + 4 * j;
+                const int32_t lo = bs[0] + bs[1], hi = bs[2] + bs[3];
+                out[b * 4 + j] = (int32_t)((uint32_t)(uint16_t)lo | ((uint32_t)(uint16_t)hi << 16));
+            }
     });
     a.sums_ready = true;
 }

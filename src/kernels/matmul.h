@@ -20,15 +20,18 @@ struct ActBuffer {
     int64_t n_in = 0;
     size_t row_bytes = 0;
     std::vector<uint8_t> bytes;
-    // Q8_0 only: the sum of each block's 32 quants, n_in / 32 per row, which the packed kernels
-    // need. A cache of `bytes`: filled by ensure_block_sums on first use after a conversion, so
+    // The block sums the packed kernels need, sums_row() per row. Q8_0: the sum of each block's 32
+    // quants. Q8_K: per super-block, the sums of its 8 sub-blocks of 32 as 4 pairs of int16
+    // (sub-block 2j low, 2j + 1 high), the operand the Q4_K kernel's mins term takes as it is.
+    // A cache of `bytes`: filled by ensure_block_sums on first use after a conversion, so
     // products that never read it (file-layout weights, other kernels) never pay for it.
     mutable std::vector<int32_t> sums;
     mutable bool sums_ready = false;
     const uint8_t* row(int64_t t) const { return bytes.data() + (size_t)t * row_bytes; }
+    int64_t sums_row() const { return type == DType::Q8_0 ? n_in / 32 : type == DType::Q8_K ? n_in / 64 : 0; }
 };
 
-// Fills a.sums (Q8_0 activations; a no-op otherwise or when already filled), in parallel over rows.
+// Fills a.sums (Q8_0 and Q8_K activations; a no-op otherwise or when already filled), in parallel over rows.
 void ensure_block_sums(ThreadPool& pool, const ActBuffer& a);
 
 // Converts x [n_tok, n_in] (row stride n_in) to `type`, in parallel over rows.

@@ -17,10 +17,8 @@ namespace {
 
 const DType kPackedTypes[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K};
 
-// The block sums of activation row m (Q8_0), or nullptr where the format has its own (Q8_K).
-const int32_t* sums_of(const ActBuffer& act, int m) {
-    return act.sums.empty() ? nullptr : act.sums.data() + m * (act.n_in / 32);
-}
+// The block sums of activation row m (ActBuffer::sums).
+const int32_t* sums_of(const ActBuffer& act, int m) { return act.sums.data() + m * act.sums_row(); }
 
 // A [rows, cols] matrix of `type` from N(0, 0.05) weights, its bytes kept alive by the caller.
 Matrix random_matrix(DType type, int64_t rows, int64_t cols, uint32_t seed, std::vector<uint8_t>& bytes) {
@@ -124,7 +122,7 @@ TEST(PackedGemm, MatchesTheReferenceDotAndNotTheBatchSize) {
             for (int m = 0; m < kMaxPackedTokens; ++m)
                 for (int64_t g = 0; g < rows / kPackRows; ++g)
                     gemm(cols, 1, packed.data() + g * group_bytes, act.row(m), act.row_bytes, sums_of(act, m),
-                         cols / 32, &alone[(size_t)(m * rows + g * kPackRows)], rows, packed.data() + packed.size());
+                         act.sums_row(), &alone[(size_t)(m * rows + g * kPackRows)], rows, packed.data() + packed.size());
             for (int m = 0; m < kMaxPackedTokens; ++m)
                 for (int64_t r = 0; r < rows; ++r) {
                     float want;
@@ -138,7 +136,7 @@ TEST(PackedGemm, MatchesTheReferenceDotAndNotTheBatchSize) {
                     std::vector<float> got((size_t)(nm * rows), NAN);
                     for (int64_t g = 0; g < rows / kPackRows; ++g)
                         gemm(cols, nm, packed.data() + g * group_bytes, act.row(m0), act.row_bytes, sums_of(act, m0),
-                             cols / 32, &got[(size_t)(g * kPackRows)], rows, packed.data() + packed.size());
+                             act.sums_row(), &got[(size_t)(g * kPackRows)], rows, packed.data() + packed.size());
                     ASSERT_EQ(std::memcmp(got.data(), &alone[(size_t)(m0 * rows)], got.size() * sizeof(float)), 0)
                         << tr.name << " " << kt->isa << " nm " << nm << " from row " << m0;
                 }

@@ -123,8 +123,8 @@ struct SuperBlockRows {
 // integer dots are scaled by their 6-bit scales in int32 (exact, as the reference); the mins
 // term is sum over sub-blocks of min x (sum of the activation sub-block), one vpdpwssd per pair.
 template <int M>
-void packed_q4_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, size_t act_row, const int32_t* /*sums*/,
-                        int64_t /*sums_row*/, float* y, int64_t ldy, const uint8_t* stream_end) {
+void packed_q4_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, size_t act_row, const int32_t* sums,
+                        int64_t sums_row, float* y, int64_t ldy, const uint8_t* stream_end) {
     using namespace packed_q4_k;
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     __m512 acc[M];
@@ -160,12 +160,9 @@ void packed_q4_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, siz
             for (int m = 0; m < M; ++m) {
                 isum[m] = _mm512_add_epi32(isum[m], _mm512_add_epi32(_mm512_mullo_epi32(dlo[m], sc_lo),
                                                                      _mm512_mullo_epi32(dhi[m], sc_hi)));
-                // (sum of sub-block 2jp, sum of 2jp+1) as two int16 from the 16-input bsums.
-                const uint8_t* bs = a[m] + 260 + jp * 8;
-                const int32_t s0 = (int16_t)ld_u16(bs) + (int16_t)ld_u16(bs + 2);
-                const int32_t s1 = (int16_t)ld_u16(bs + 4) + (int16_t)ld_u16(bs + 6);
-                msum[m] = _mm512_dpwssd_epi32(msum[m], mins,
-                                              _mm512_set1_epi32((int32_t)((uint32_t)(uint16_t)s0 | ((uint32_t)s1 << 16))));
+                // (sum of sub-block 2jp, sum of 2jp+1) as two int16: ActBuffer::sums of Q8_K.
+                const int32_t* pair = sums + m * sums_row + sb * 4 + jp;
+                msum[m] = _mm512_dpwssd_epi32(msum[m], mins, _mm512_set1_epi32(*pair));
             }
         }
         const __m512 d = _mm512_cvtph_ps(ld256(hdr));
