@@ -4,6 +4,8 @@
 #include "tensor/blocks.h"
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cassert>
 
 namespace retort {
@@ -16,6 +18,13 @@ constexpr int64_t kRowTile = 16;
 // Packed path: activations of this many bytes are taken per pass over a thread's row groups, so
 // they stay in L2 while each 16-row group is reused for all of them from L1.
 constexpr size_t kPackedActTileBytes = 256 << 10;
+
+// Decoding claims a thread's share this many 16-row groups at a time (see matmul_packed).
+constexpr int64_t kClaimGroups = 4;
+constexpr int kMaxStealThreads = 64;
+struct alignas(64) ShareCursor {
+    std::atomic<int64_t> next{0};  // groups of the share claimed so far
+};
 
 // f(t) for every t < n_tok, rows split over the pool (one row: not worth waking it).
 template <class F>
@@ -38,20 +47,43 @@ void matmul_packed(const KernelTable& kt, ThreadPool& pool, const Matrix& w, con
     const size_t group_bytes = packed_group_bytes(w.type(), n);
     const int64_t tile = std::max<int64_t>(kMaxPackedTokens, (int64_t)(kPackedActTileBytes / a.row_bytes) /
                                                                  kMaxPackedTokens * kMaxPackedTokens);
+    auto run_groups = [&](int64_t g0, int64_t g1, int64_t t0, int64_t t1, const uint8_t* share_end) {
+        for (int64_t g = g0; g < g1; ++g) {
+            const uint8_t* group = w.packed + (size_t)g * group_bytes;
+            for (int64_t t = t0; t < t1; t += kMaxPackedTokens) {
+                const int nm = (int)std::min<int64_t>(kMaxPackedTokens, t1 - t);
+                gemm(n, nm, group, a.row(t), a.row_bytes, a.sums.data() + t * sums_row, sums_row,
+                     y + t * ldy + g * kPackRows, ldy, share_end);
+            }
+        }
+    };
+    if (n_tok <= tile && pool.size() <= kMaxStealThreads) {
+        // Decoding: every thread owns a contiguous share (one prefetch stream) and claims it
+        // kClaimGroups at a time; a thread done with its own share goes on claiming from the
+        // others', so a core slowed down (interrupts, the caller's serial work) does not hold
+        // the whole product up.
+        std::array<ShareCursor, kMaxStealThreads> cursors;
+        pool.run([&](int ith, int nth) {
+            for (int k = 0; k < nth; ++k) {
+                const int s = (ith + k) % nth;
+                int64_t g0, g1;
+                split_range(n_groups, s, nth, &g0, &g1);
+                const uint8_t* share_end = w.packed + (size_t)g1 * group_bytes;
+                for (;;) {
+                    const int64_t b = g0 + cursors[s].next.fetch_add(kClaimGroups, std::memory_order_relaxed);
+                    if (b >= g1) break;
+                    run_groups(b, std::min(b + kClaimGroups, g1), 0, n_tok, share_end);
+                }
+            }
+        });
+        return;
+    }
     pool.run([&](int ith, int nth) {
         int64_t g0, g1;
         split_range(n_groups, ith, nth, &g0, &g1);
         const uint8_t* share_end = w.packed + (size_t)g1 * group_bytes;  // where this thread stops reading
         for (int64_t t0 = 0; t0 < n_tok; t0 += tile) {
-            const int64_t t1 = std::min(t0 + tile, n_tok);
-            for (int64_t g = g0; g < g1; ++g) {
-                const uint8_t* group = w.packed + (size_t)g * group_bytes;
-                for (int64_t t = t0; t < t1; t += kMaxPackedTokens) {
-                    const int nm = (int)std::min<int64_t>(kMaxPackedTokens, t1 - t);
-                    gemm(n, nm, group, a.row(t), a.row_bytes, a.sums.data() + t * sums_row,
-                         sums_row, y + t * ldy + g * kPackRows, ldy, share_end);
-                }
-            }
+            run_groups(g0, g1, t0, std::min(t0 + tile, n_tok), share_end);
         }
     });
 }
