@@ -18,12 +18,15 @@
 #            tracked files have uncommitted changes; set it when RETORT was built elsewhere)
 #   LLAMA_LABEL  how to name the llama.cpp build in the table (default: llama-bench's
 #            build_commit, "unknown" for a build made outside a git checkout)
+#   LLAMA_ARGS  extra llama-bench flags, named in the table, e.g. "-mmp 0" (load the weights
+#            into memory instead of mapping the file: on a VM that pages out idle file pages,
+#            mapped weights make llama.cpp's decoding erratic)
 #
 # Example: bench/compare.sh /tmp/llama-build/bin/llama-bench /tmp/qwen-1.5b-Q4_K_M.gguf 1 2
 set -euo pipefail
 
 if [[ $# -lt 2 ]]; then
-    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 fi
 LLAMA_BENCH=$1
@@ -41,6 +44,7 @@ REPS=${REPS:-1}
 PP=${PP:-512}
 TG=${TG:-128}
 DEPTHS=${DEPTHS:-}
+LLAMA_ARGS=${LLAMA_ARGS:-}
 OUT=${OUT:-$(mktemp -d /tmp/retort-compare.XXXXXX)}
 mkdir -p "$OUT"
 
@@ -72,9 +76,9 @@ run_retort() {  # round threads
     run "retort-r$1-t$2" "$RETORT" bench -m "$MODEL" -p "$PP" -n "$TG" -t "$2" -r "$REPS" "${extra[@]}" --json
 }
 run_llama() {  # round threads
-    run "llama-r$1-t$2" "$LLAMA_BENCH" -m "$MODEL" -p "$PP" -n "$TG" -t "$2" -r "$REPS" -o json
+    run "llama-r$1-t$2" "$LLAMA_BENCH" -m "$MODEL" -p "$PP" -n "$TG" -t "$2" -r "$REPS" $LLAMA_ARGS -o json
     if [[ -n $DEPTHS ]]; then
-        run "llama-depth-r$1-t$2" "$LLAMA_BENCH" -m "$MODEL" -p 0 -n "$TG" -d "$DEPTHS" -t "$2" -r "$REPS" -o json
+        run "llama-depth-r$1-t$2" "$LLAMA_BENCH" -m "$MODEL" -p 0 -n "$TG" -d "$DEPTHS" -t "$2" -r "$REPS" $LLAMA_ARGS -o json
     fi
 }
 
@@ -96,10 +100,10 @@ DIRTY=$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | hea
 [[ -n ${RETORT_LABEL:-} ]] && COMMIT=$RETORT_LABEL
 CPU=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || echo unknown)
 
-python3 - "$OUT" "$MODEL" "$COMMIT" "$CPU" "$ROUNDS" "$REPS" "${LLAMA_LABEL:-}" <<'EOF'
+python3 - "$OUT" "$MODEL" "$COMMIT" "$CPU" "$ROUNDS" "$REPS" "${LLAMA_LABEL:-}" "$LLAMA_ARGS" <<'EOF'
 import glob, json, os, re, statistics, sys, datetime
 
-out, model, commit, cpu, rounds, reps, llama_label = sys.argv[1:8]
+out, model, commit, cpu, rounds, reps, llama_label, llama_args = sys.argv[1:9]
 samples = {}   # (tool, test, threads) -> [tokens/s per repetition]
 roof = {}      # (test, threads) -> [retort roofline fractions]
 rss = {}       # (tool, threads) -> max KB
@@ -147,6 +151,8 @@ def order(key):
 
 if llama_label:
     llama_build = llama_label
+if llama_args:
+    llama_build += " (llama-bench %s)" % llama_args
 keys = sorted({(k[1], k[2]) for k in samples if (("retort",) + k[1:]) in samples and (("llama",) + k[1:]) in samples}, key=order)
 size = os.path.getsize(model)
 print("### %s\n" % os.path.basename(model))
