@@ -26,8 +26,8 @@ using VecDotRowsFn = void (*)(int64_t n, int nr, float* out, int64_t out_stride,
 // rows, activation row m) for r < kPackRows and m < nm (1..kMaxPackedTokens). act: nm rows of
 // the weight's vec_dot_type, act_row bytes apart; sums: the activation blocks' sums of quants
 // (ActBuffer::sums), sums_row entries apart. stream_end: the end of the packed bytes the caller
-// goes on to read after this group (the end of its share of the matrix); the kernel prefetches
-// ahead of itself up to there, across group borders, and never at or past it.
+// may go on to read after this group (the end of the thread share of the matrix it belongs to);
+// the kernel prefetches ahead of itself up to there, across group borders, and never at or past it.
 using GemmPackedFn = void (*)(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
                               const int32_t* sums, int64_t sums_row, float* y, int64_t ldy,
                               const uint8_t* stream_end);

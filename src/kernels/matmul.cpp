@@ -121,7 +121,7 @@ void ensure_block_sums(ThreadPool& pool, const ActBuffer& a) {
             }
             return;
         }
-        // Q8_K: a sub-block of 32 is two of the block's 16-input bsums; |sum| <= 32 * 127 fits int16.
+        // Q8_K: a sub-block of 32 is two of the block's 16-input bsums; |sum| <= 32 * 128 fits int16.
         const auto* blocks = reinterpret_cast<const BlockQ8_K*>(a.row(t));
         for (int64_t b = 0; b < a.n_in / kQK_K; ++b)
             for (int j = 0; j < 4; ++j) {
