@@ -76,6 +76,7 @@ run_retort() {  # round threads
     run "retort-r$1-t$2" "$RETORT" bench -m "$MODEL" -p "$PP" -n "$TG" -t "$2" -r "$REPS" "${extra[@]}" --json
 }
 run_llama() {  # round threads
+    # $LLAMA_ARGS unquoted on purpose: it holds several flags.
     run "llama-r$1-t$2" "$LLAMA_BENCH" -m "$MODEL" -p "$PP" -n "$TG" -t "$2" -r "$REPS" $LLAMA_ARGS -o json
     if [[ -n $DEPTHS ]]; then
         run "llama-depth-r$1-t$2" "$LLAMA_BENCH" -m "$MODEL" -p 0 -n "$TG" -d "$DEPTHS" -t "$2" -r "$REPS" $LLAMA_ARGS -o json

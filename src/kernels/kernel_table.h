@@ -31,6 +31,9 @@ using VecDotRowsFn = void (*)(int64_t n, int nr, float* out, int64_t out_stride,
 using GemmPackedFn = void (*)(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
                               const int32_t* sums, int64_t sums_row, float* y, int64_t ldy,
                               const uint8_t* stream_end);
+// ActBuffer::sums of Q8_K activations: one int16 pair (two 32-input sub-blocks) per dword, so
+// this many per super-block of 256.
+constexpr int64_t kQ8KSumPairs = 4;
 
 // Converts n floats to an activation format (Q8_0, Q8_1, Q8_K, F16, BF16, F32).
 using FromFloatFn = void (*)(const float* x, void* dst, int64_t n);

@@ -37,6 +37,27 @@ void for_each_row(ThreadPool& pool, int64_t n_tok, const F& f) {
     });
 }
 
+// ActBuffer::sums of one Q8_0 row: the sum of each block's 32 quants.
+void block_sums_q8_0(const BlockQ8_0* blocks, int64_t n_blocks, int32_t* out) {
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        int32_t s = 0;
+        for (int j = 0; j < kQK8_0; ++j) s += blocks[b].qs[j];
+        out[b] = s;
+    }
+}
+
+// ActBuffer::sums of one Q8_K row: per super-block, kQ8KSumPairs dwords of (sub-block 2j,
+// sub-block 2j + 1) sums as int16. A sub-block of 32 is two of the 16-input bsums; |sum| <= 32 * 128
+// fits int16.
+void pair_sums_q8_k(const BlockQ8_K* blocks, int64_t n_blocks, int32_t* out) {
+    for (int64_t b = 0; b < n_blocks; ++b)
+        for (int j = 0; j < kQ8KSumPairs; ++j) {
+            const int16_t* bs = blocks[b].bsums + 4 * j;
+            const int32_t lo = bs[0] + bs[1], hi = bs[2] + bs[3];
+            out[b * kQ8KSumPairs + j] = (int32_t)((uint32_t)(uint16_t)lo | ((uint32_t)(uint16_t)hi << 16));
+        }
+}
+
 void matmul_packed(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const ActBuffer& a, float* y,
                    int64_t ldy) {
     const GemmPackedFn gemm = kt.gemm_packed[(int)w.type()];
@@ -112,23 +133,10 @@ void ensure_block_sums(ThreadPool& pool, const ActBuffer& a) {
     if (a.sums.size() < (size_t)(a.n_tok * per_row)) a.sums.resize((size_t)(a.n_tok * per_row));
     for_each_row(pool, a.n_tok, [&](int64_t t) {
         int32_t* out = a.sums.data() + t * per_row;
-        if (a.type == DType::Q8_0) {
-            const auto* blocks = reinterpret_cast<const BlockQ8_0*>(a.row(t));
-            for (int64_t b = 0; b < per_row; ++b) {
-                int32_t s = 0;
-                for (int j = 0; j < kQK8_0; ++j) s += blocks[b].qs[j];
-                out[b] = s;
-            }
-            return;
-        }
-        // Q8_K: a sub-block of 32 is two of the block's 16-input bsums; |sum| <= 32 * 128 fits int16.
-        const auto* blocks = reinterpret_cast<const BlockQ8_K*>(a.row(t));
-        for (int64_t b = 0; b < a.n_in / kQK_K; ++b)
-            for (int j = 0; j < 4; ++j) {
-                const int16_t* bs = blocks[b].bsums + 4 * j;
-                const int32_t lo = bs[0] + bs[1], hi = bs[2] + bs[3];
-                out[b * 4 + j] = (int32_t)((uint32_t)(uint16_t)lo | ((uint32_t)(uint16_t)hi << 16));
-            }
+        if (a.type == DType::Q8_0)
+            block_sums_q8_0(reinterpret_cast<const BlockQ8_0*>(a.row(t)), a.n_in / kQK8_0, out);
+        else
+            pair_sums_q8_k(reinterpret_cast<const BlockQ8_K*>(a.row(t)), a.n_in / kQK_K, out);
     });
     a.sums_ready = true;
 }

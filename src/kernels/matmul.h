@@ -4,6 +4,7 @@
 #pragma once
 
 #include "kernels/kernel_table.h"
+#include "tensor/blocks.h"
 #include "tensor/tensor.h"
 #include "util/thread_pool.h"
 
@@ -28,7 +29,9 @@ struct ActBuffer {
     mutable std::vector<int32_t> sums;
     mutable bool sums_ready = false;
     const uint8_t* row(int64_t t) const { return bytes.data() + (size_t)t * row_bytes; }
-    int64_t sums_row() const { return type == DType::Q8_0 ? n_in / 32 : type == DType::Q8_K ? n_in / 64 : 0; }
+    int64_t sums_row() const {
+        return type == DType::Q8_0 ? n_in / kQK8_0 : type == DType::Q8_K ? n_in / kQK_K * kQ8KSumPairs : 0;
+    }
 };
 
 // Fills a.sums (Q8_0 and Q8_K activations; a no-op otherwise or when already filled), in parallel over rows.

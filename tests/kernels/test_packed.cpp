@@ -147,8 +147,9 @@ TEST(PackedGemm, MatchesTheReferenceDotAndNotTheBatchSize) {
 TEST(PackedMatmul, MatchesRefForEveryTokenCountAndThreadCount) {
     const auto tables = packing_tables();
     if (tables.empty()) GTEST_SKIP() << "no packed kernels on this CPU";
-    // 13 groups of 16 rows: with 3 threads on fewer cores, shares of 5/4/4 groups claimed 4 at a
-    // time, some threads take groups from another's share (matmul's work claiming).
+    // 13 groups of 16 rows, shares of 5/4/4 at 3 threads, claimed 4 groups at a time: where a
+    // thread finishes first (timing decides; with more threads than cores it is the usual case)
+    // it takes groups from another's share, and the results must not depend on who computed what.
     const int64_t rows = 208, cols = 768;
     for (DType type : kPackedTypes) {
         std::vector<uint8_t> bytes;

@@ -161,7 +161,7 @@ void packed_q4_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, siz
                 isum[m] = _mm512_add_epi32(isum[m], _mm512_add_epi32(_mm512_mullo_epi32(dlo[m], sc_lo),
                                                                      _mm512_mullo_epi32(dhi[m], sc_hi)));
                 // (sum of sub-block 2jp, sum of 2jp+1) as two int16: ActBuffer::sums of Q8_K.
-                const int32_t* pair = sums + m * sums_row + sb * 4 + jp;
+                const int32_t* pair = sums + m * sums_row + sb * kQ8KSumPairs + jp;
                 msum[m] = _mm512_dpwssd_epi32(msum[m], mins, _mm512_set1_epi32(*pair));
             }
         }
