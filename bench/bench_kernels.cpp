@@ -220,8 +220,11 @@ void register_all() {
                         (prefix + std::to_string(s[0]) + "x" + std::to_string(s[1]) + "/m" + std::to_string(nm)).c_str(),
                         bench_packed, t, type, s[0], s[1], nm)
                         ->Unit(benchmark::kMicrosecond);
-            benchmark::RegisterBenchmark((prefix + "151936x1536/m1").c_str(), bench_packed, t, type, 151936, 1536, 1)
-                ->Unit(benchmark::kMillisecond);
+            // From DRAM: one row (decoding) and eight (eight sequences decoding together).
+            for (int nm : {1, 8})
+                benchmark::RegisterBenchmark((prefix + "151936x1536/m" + std::to_string(nm)).c_str(), bench_packed, t,
+                                             type, 151936, 1536, nm)
+                    ->Unit(benchmark::kMillisecond);
             for (bool packed : {false, true})
                 benchmark::RegisterBenchmark(("stream/" + isa + "/" + traits(type).name + (packed ? "/packed" : "/file"))
                                                  .c_str(),

@@ -1,7 +1,7 @@
 // AVX-512 VNNI matrix kernels on packed weights (kernels/packed.h): one group of 16 weight rows
 // against 1..8 activation rows. Each 64-byte chunk of a group is 4 inputs of all 16 rows; one
-// vpdpbusd with the matching 4 activation bytes broadcast advances the 16 dot products of an
-// activation row, so a block of 32 inputs costs 8 instructions per activation row and its scale
+// vpdpbusd with the matching 4 activation bytes broadcast (from memory, folded into the
+// instruction) advances the 16 dot products of an activation row, so a block of 32 inputs costs 8 instructions per activation row and its scale
 // is applied to 16 rows at once. The operations done for one activation row do not depend on how
 // many rows share the call, so every result is bit-identical whatever the batch.
 
@@ -20,7 +20,19 @@ using namespace simd;
 
 namespace {
 
-inline __m512i bcast_dword(const uint8_t* p) { return _mm512_set1_epi32((int)ld_u32(p)); }
+// acc += w . (the dword at p broadcast to 16 lanes), the broadcast folded into the instruction's
+// memory operand ({1to16}). Written out because GCC 12 mostly emits a separate vpbroadcastd for
+// _mm512_set1_epi32 of a load. Measured (bench_kernels packed/avx512/Q4_K/1536x8960): 4 rows
+// 307 -> 265 us, 8 rows 586 -> 518 us (docs/bench.md).
+__attribute__((always_inline)) inline __m512i dpbusd_bcast(__m512i acc, __m512i w, const uint8_t* p) {
+    asm("vpdpbusd %[a]%{1to16%}, %[w], %[acc]" : [acc] "+v"(acc) : [w] "v"(w), [a] "m"(*(const int32_t*)p));
+    return acc;
+}
+// The same for vpdpwssd (pairs of int16).
+__attribute__((always_inline)) inline __m512i dpwssd_bcast(__m512i acc, __m512i w, const uint8_t* p) {
+    asm("vpdpwssd %[a]%{1to16%}, %[w], %[acc]" : [acc] "+v"(acc) : [w] "v"(w), [a] "m"(*(const int32_t*)p));
+    return acc;
+}
 
 // Decoding streams the weights from DRAM on one core per share, and for the k-quant kernels the
 // hardware prefetcher alone keeps too few lines in flight: per super-block they ask for the
@@ -30,6 +42,11 @@ inline __m512i bcast_dword(const uint8_t* p) { return _mm512_set1_epi32((int)ld_
 // same group only 24.5, 2 super-blocks ahead across groups 29-31, 3 ahead (7 KiB) 33, 4 ahead
 // 30-34 (docs/bench.md). The Q4_0 and Q8_0 kernels do less work per byte and decode no faster
 // with it (Q8_0 slower), so they leave it to the hardware.
+// The window's lines are asked for in kParts parts spread over the super-block's loop, not all
+// at once: a burst of 37 (Q4_K) or 53 (Q6_K) prefetches stalls the loads that follow it, which
+// costs little when one activation row waits on DRAM anyway but a lot when 8 rows keep the core
+// busy. Measured from DRAM (bench_kernels .../151936x1536): Q6_K 8 rows 15.2 -> 10.3 ms, Q4_K
+// 8 rows 9.4-10.2 -> 8.4-8.5 ms, and one row no slower (docs/bench.md).
 // Never at or past stream_end: the kernel cannot know what follows a share (the last packed
 // matrix ends its buffer; tests and benches pass buffers of their own), and on the VMs we measure on a
 // prefetch into unmapped memory costs about a page fault (decoding fell to 1-6 tok/s whenever
@@ -39,13 +56,17 @@ inline __m512i bcast_dword(const uint8_t* p) { return _mm512_set1_epi32((int)ld_
 // window would cross stream_end, prefetch nothing.
 constexpr uintptr_t kPrefetchAhead = 7 * 1024;
 
-template <size_t kUnitBytes>
-__attribute__((always_inline)) inline void prefetch_ahead(const uint8_t* unit, const uint8_t* stream_end) {
+template <size_t kUnitBytes, int kParts = 1>
+__attribute__((always_inline)) inline void prefetch_ahead(const uint8_t* unit, const uint8_t* stream_end, int part = 0) {
     // Addresses as integers: the window may lie past the end of the allocation.
     const uintptr_t from = (uintptr_t)unit + kPrefetchAhead;
     if (from + kUnitBytes > (uintptr_t)stream_end) return;
+    constexpr size_t kLines = (kUnitBytes + 63) / 64, kPer = (kLines + kParts - 1) / kParts;
 #pragma GCC unroll 64
-    for (size_t l = 0; l < (kUnitBytes + 63) / 64; ++l) _mm_prefetch((const char*)(from + l * 64), _MM_HINT_T0);
+    for (size_t i = 0; i < kPer; ++i) {
+        const size_t l = (size_t)part * kPer + i;
+        if (l < kLines) _mm_prefetch((const char*)(from + l * 64), _MM_HINT_T0);
+    }
 }
 
 // Every kernel below has the signature of GemmPackedFn for a fixed number M of activation rows;
@@ -82,8 +103,8 @@ void packed32_kernel(int64_t n, const uint8_t* group, const uint8_t* act, size_t
                 const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);  // inputs 16+4p..
 #pragma GCC unroll 8
                 for (int m = 0; m < M; ++m) {
-                    dot[m] = _mm512_dpbusd_epi32(dot[m], lo, bcast_dword(a[m] + 2 + 4 * p));
-                    dot[m] = _mm512_dpbusd_epi32(dot[m], hi, bcast_dword(a[m] + 2 + 16 + 4 * p));
+                    dot[m] = dpbusd_bcast(dot[m], lo, a[m] + 2 + 4 * p);
+                    dot[m] = dpbusd_bcast(dot[m], hi, a[m] + 2 + 16 + 4 * p);
                 }
             }
         } else {
@@ -91,7 +112,7 @@ void packed32_kernel(int64_t n, const uint8_t* group, const uint8_t* act, size_t
             for (int s = 0; s < 8; ++s) {
                 const __m512i v = ld512(q + s * 64);
 #pragma GCC unroll 8
-                for (int m = 0; m < M; ++m) dot[m] = _mm512_dpbusd_epi32(dot[m], v, bcast_dword(a[m] + 2 + 4 * s));
+                for (int m = 0; m < M; ++m) dot[m] = dpbusd_bcast(dot[m], v, a[m] + 2 + 4 * s);
             }
         }
         const __m512 dw = _mm512_cvtph_ps(ld256(pair + (size_t)(b % 2) * kScales));
@@ -104,96 +125,156 @@ void packed32_kernel(int64_t n, const uint8_t* group, const uint8_t* act, size_t
     for (int m = 0; m < M; ++m) _mm512_storeu_ps(y + m * ldy, acc[m]);
 }
 
-// The activation rows of one super-block (BlockQ8_K: float d, int8 qs[256], int16 bsums[16]) and
-// the integer sums a k-quant kernel builds for them over it: scaled dots, and mins or offsets.
+// Pointers to the activation rows' super-block sb (BlockQ8_K: float d, int8 qs[256], int16
+// bsums[16]).
 template <int M>
 struct SuperBlockRows {
     const uint8_t* a[M];
-    __m512i isum[M], msum[M];
     SuperBlockRows(const uint8_t* act, size_t act_row, int64_t sb) {
-        for (int m = 0; m < M; ++m) {
-            a[m] = act + (size_t)m * act_row + (size_t)sb * sizeof(BlockQ8_K);
-            isum[m] = _mm512_setzero_si512();
-            msum[m] = _mm512_setzero_si512();
-        }
+        for (int m = 0; m < M; ++m) a[m] = act + (size_t)m * act_row + (size_t)sb * sizeof(BlockQ8_K);
     }
 };
 
-// Q4_K packed groups x Q8_K activations, M (1..4) activation rows. Per sub-block the 16 rows'
-// integer dots are scaled by their 6-bit scales in int32 (exact, as the reference); the mins
-// term is sum over sub-blocks of min x (sum of the activation sub-block), one vpdpwssd per pair.
+// Up to four activation rows keep their float accumulators in registers; more would not leave
+// room for the integer sums, so the wide kernels (5..8 rows, one pass over the group) keep them
+// in y, which is in L1, and update them once per super-block: the same operations, so the same
+// bits.
+template <int M>
+struct RowAccumulators {
+    static constexpr bool kInMemory = M > 4;
+    __m512 reg[kInMemory ? 1 : M];
+    float* y;
+    int64_t ldy;
+    RowAccumulators(float* y_, int64_t ldy_) : y(y_), ldy(ldy_) {
+        for (int m = 0; m < M; ++m) set(m, _mm512_setzero_ps());
+    }
+    __m512 get(int m) const { return kInMemory ? _mm512_loadu_ps(y + m * ldy) : reg[m]; }
+    void set(int m, __m512 v) {
+        if constexpr (kInMemory) _mm512_storeu_ps(y + m * ldy, v);
+        else reg[m] = v;
+    }
+};
+
+// Q4_K packed groups x Q8_K activations, M (1..8) activation rows. Per sub-block the 16 rows'
+// integer dots are scaled by their 6-bit scales in int32 (exact, as the reference). The mins
+// term (sum over sub-blocks of min x the activation sub-block's sum, one vpdpwssd per pair) has
+// its own float accumulator, subtracted at the end, so that the wide kernels can compute it in
+// a second, light loop over the group's headers and every row gets the same float operations
+// whatever M is. Up to 4 rows take a chunk's low and high nibbles (sub-blocks 2jp and 2jp + 1)
+// together; 5..8 rows take the low nibbles of 8 chunks, then the high ones (re-read from L1),
+// so that 8 dot registers suffice. One pass of 8 rows instead of two of 4 (the group re-read
+// from L1/L2): bench_kernels packed/avx512/Q4_K/1536x8960/m8 493-500 -> 427-436 us.
 template <int M>
 void packed_q4_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, size_t act_row, const int32_t* sums,
                         int64_t sums_row, float* y, int64_t ldy, const uint8_t* stream_end) {
     using namespace packed_q4_k;
+    constexpr bool kWide = M > 4;
     const __m512i low4 = _mm512_set1_epi8(0x0F);
-    __m512 acc[M];
-    for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
+    RowAccumulators<M> acc(y, ldy);
     for (int64_t sb = 0; sb < n / 256; ++sb) {
         const uint8_t* hdr = group + (size_t)sb * kSuper;
         const uint8_t* q = hdr + kHeader;
-        prefetch_ahead<kSuper>(hdr, stream_end);
-        SuperBlockRows<M> rows(act, act_row, sb);
+        const SuperBlockRows<M> rows(act, act_row, sb);
         const uint8_t* const* a = rows.a;
-        __m512i* isum = rows.isum;
-        __m512i* msum = rows.msum;
+        __m512i isum[M];
+#pragma GCC unroll 8
+        for (int m = 0; m < M; ++m) isum[m] = _mm512_setzero_si512();
 #pragma GCC unroll 4
         for (int jp = 0; jp < 4; ++jp) {
-            __m512i dlo[M], dhi[M];
-#pragma GCC unroll 4
-            for (int m = 0; m < M; ++m) dlo[m] = dhi[m] = _mm512_setzero_si512();
-#pragma GCC unroll 8
-            for (int p = 0; p < 8; ++p) {
-                const __m512i v = ld512(q + (jp * 8 + p) * 64);
-                const __m512i lo = _mm512_and_si512(v, low4);
-                const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
-#pragma GCC unroll 4
-                for (int m = 0; m < M; ++m) {
-                    dlo[m] = _mm512_dpbusd_epi32(dlo[m], lo, bcast_dword(a[m] + 4 + 64 * jp + 4 * p));
-                    dhi[m] = _mm512_dpbusd_epi32(dhi[m], hi, bcast_dword(a[m] + 4 + 64 * jp + 32 + 4 * p));
-                }
-            }
+            prefetch_ahead<kSuper, 4>(hdr, stream_end, jp);
             const __m512i sc_lo = _mm512_cvtepu8_epi32(ld128(hdr + kScales + (2 * jp) * 16));
             const __m512i sc_hi = _mm512_cvtepu8_epi32(ld128(hdr + kScales + (2 * jp + 1) * 16));
-            const __m512i mins = _mm512_cvtepu8_epi16(ld256(hdr + kMins + jp * 32));
+            if constexpr (kWide) {
+#pragma GCC unroll 2
+                for (int half = 0; half < 2; ++half) {
+                    __m512i dot[M];
+#pragma GCC unroll 8
+                    for (int m = 0; m < M; ++m) dot[m] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+                    for (int p = 0; p < 8; ++p) {
+                        const __m512i v = ld512(q + (jp * 8 + p) * 64);
+                        const __m512i w = _mm512_and_si512(half == 0 ? v : _mm512_srli_epi16(v, 4), low4);
+#pragma GCC unroll 8
+                        for (int m = 0; m < M; ++m)
+                            dot[m] = dpbusd_bcast(dot[m], w, a[m] + 4 + 64 * jp + 32 * half + 4 * p);
+                    }
+#pragma GCC unroll 8
+                    for (int m = 0; m < M; ++m)
+                        isum[m] = _mm512_add_epi32(isum[m], _mm512_mullo_epi32(dot[m], half == 0 ? sc_lo : sc_hi));
+                }
+            } else {
+                __m512i dlo[M], dhi[M];
 #pragma GCC unroll 4
-            for (int m = 0; m < M; ++m) {
-                isum[m] = _mm512_add_epi32(isum[m], _mm512_add_epi32(_mm512_mullo_epi32(dlo[m], sc_lo),
-                                                                     _mm512_mullo_epi32(dhi[m], sc_hi)));
-                // (sum of sub-block 2jp, sum of 2jp+1) as two int16: ActBuffer::sums of Q8_K.
-                const int32_t* pair = sums + m * sums_row + sb * kQ8KSumPairs + jp;
-                msum[m] = _mm512_dpwssd_epi32(msum[m], mins, _mm512_set1_epi32(*pair));
+                for (int m = 0; m < M; ++m) dlo[m] = dhi[m] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+                for (int p = 0; p < 8; ++p) {
+                    const __m512i v = ld512(q + (jp * 8 + p) * 64);
+                    const __m512i lo = _mm512_and_si512(v, low4);
+                    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+#pragma GCC unroll 4
+                    for (int m = 0; m < M; ++m) {
+                        dlo[m] = dpbusd_bcast(dlo[m], lo, a[m] + 4 + 64 * jp + 4 * p);
+                        dhi[m] = dpbusd_bcast(dhi[m], hi, a[m] + 4 + 64 * jp + 32 + 4 * p);
+                    }
+                }
+#pragma GCC unroll 4
+                for (int m = 0; m < M; ++m)
+                    isum[m] = _mm512_add_epi32(isum[m], _mm512_add_epi32(_mm512_mullo_epi32(dlo[m], sc_lo),
+                                                                         _mm512_mullo_epi32(dhi[m], sc_hi)));
             }
         }
         const __m512 d = _mm512_cvtph_ps(ld256(hdr));
-        const __m512 dmin = _mm512_cvtph_ps(ld256(hdr + kDmin));
+#pragma GCC unroll 8
+        for (int m = 0; m < M; ++m)
+            acc.set(m, _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[m]), _mm512_mul_ps(d, _mm512_set1_ps(ld_f32(a[m]))),
+                                       acc.get(m)));
+    }
+    // The mins: dmin x sum over sub-block pairs of (min 2jp, min 2jp + 1) . (sum of the activation
+    // sub-blocks 2jp, 2jp + 1), whose int16 pairs are ActBuffer::sums of Q8_K.
+    __m512 accm[M];
+#pragma GCC unroll 8
+    for (int m = 0; m < M; ++m) accm[m] = _mm512_setzero_ps();
+    for (int64_t sb = 0; sb < n / 256; ++sb) {
+        const uint8_t* hdr = group + (size_t)sb * kSuper;
+        __m512i msum[M];
+#pragma GCC unroll 8
+        for (int m = 0; m < M; ++m) msum[m] = _mm512_setzero_si512();
 #pragma GCC unroll 4
+        for (int jp = 0; jp < 4; ++jp) {
+            const __m512i mins = _mm512_cvtepu8_epi16(ld256(hdr + kMins + jp * 32));
+#pragma GCC unroll 8
+            for (int m = 0; m < M; ++m)
+                msum[m] = _mm512_dpwssd_epi32(msum[m], mins, _mm512_set1_epi32(sums[m * sums_row + sb * kQ8KSumPairs + jp]));
+        }
+        const __m512 dmin = _mm512_cvtph_ps(ld256(hdr + kDmin));
+#pragma GCC unroll 8
         for (int m = 0; m < M; ++m) {
-            const __m512 da = _mm512_set1_ps(ld_f32(a[m]));
-            acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[m]), _mm512_mul_ps(d, da), acc[m]);
-            acc[m] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum[m]), _mm512_mul_ps(dmin, da), acc[m]);
+            const float da = ld_f32(act + (size_t)m * act_row + (size_t)sb * sizeof(BlockQ8_K));
+            accm[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(msum[m]), _mm512_mul_ps(dmin, _mm512_set1_ps(da)), accm[m]);
         }
     }
-    for (int m = 0; m < M; ++m) _mm512_storeu_ps(y + m * ldy, acc[m]);
+#pragma GCC unroll 8
+    for (int m = 0; m < M; ++m) _mm512_storeu_ps(y + m * ldy, _mm512_sub_ps(acc.get(m), accm[m]));
 }
 
-// Q6_K packed groups x Q8_K activations, M (1..4) activation rows. The 6-bit quants are used
+// Q6_K packed groups x Q8_K activations, M (1..8) activation rows. The 6-bit quants are used
 // unsigned (the file's q + 32); per 16-input group the 16 rows' dots are scaled by their int8
-// scales in int32, and the +32 is undone with 32 x sum of scale x (activation sum of the group).
+// scales in int32, and the +32 is undone in the same int32 sums: one vpdpwssd of -32 x the
+// scales (which fits int16) with the activation groups' sums. Exact, and no extra registers, so
+// 8 rows fit one pass.
 template <int M>
 void packed_q6_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, size_t act_row, const int32_t* /*sums*/,
                         int64_t /*sums_row*/, float* y, int64_t ldy, const uint8_t* stream_end) {
     using namespace packed_q6_k;
     const __m512i low4 = _mm512_set1_epi8(0x0F), top2 = _mm512_set1_epi8(0x30);
-    __m512 acc[M];
-    for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
+    RowAccumulators<M> acc(y, ldy);
     for (int64_t sb = 0; sb < n / 256; ++sb) {
         const uint8_t* hdr = group + (size_t)sb * kSuper;
-        prefetch_ahead<kSuper>(hdr, stream_end);
-        SuperBlockRows<M> rows(act, act_row, sb);
+        const SuperBlockRows<M> rows(act, act_row, sb);
         const uint8_t* const* a = rows.a;
-        __m512i* isum = rows.isum;
-        __m512i* msum = rows.msum;
+        __m512i isum[M];
+#pragma GCC unroll 8
+        for (int m = 0; m < M; ++m) isum[m] = _mm512_setzero_si512();
 #pragma GCC unroll 2
         for (int h = 0; h < 2; ++h) {
             const uint8_t* half = hdr + kHeader + h * kHalf;
@@ -201,13 +282,14 @@ void packed_q6_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, siz
             for (int k = 0; k < 4; ++k) {
                 // Inputs 128h + 32k + 0..31: scale groups 2gp (first 16) and 2gp + 1.
                 const int gp = 4 * h + k;
+                prefetch_ahead<kSuper, 8>(hdr, stream_end, gp);
                 const __m512i pair16 = _mm512_cvtepi8_epi16(ld256(hdr + kScales + gp * 32));
                 const __m512i sc[2] = {_mm512_srai_epi32(_mm512_slli_epi32(pair16, 16), 16),
                                        _mm512_srai_epi32(pair16, 16)};
 #pragma GCC unroll 2
                 for (int pp = 0; pp < 2; ++pp) {
                     __m512i dot[M];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
                     for (int m = 0; m < M; ++m) dot[m] = _mm512_setzero_si512();
 #pragma GCC unroll 4
                     for (int p = 4 * pp; p < 4 * pp + 4; ++p) {
@@ -219,26 +301,28 @@ void packed_q6_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, siz
                                                 : k == 2 ? hb
                                                          : _mm512_srli_epi16(hb, 2);
                         const __m512i v = _mm512_or_si512(lo, _mm512_and_si512(hi_bits, top2));
-#pragma GCC unroll 4
+#pragma GCC unroll 8
                         for (int m = 0; m < M; ++m)
-                            dot[m] = _mm512_dpbusd_epi32(dot[m], v, bcast_dword(a[m] + 4 + 128 * h + 32 * k + 4 * p));
+                            dot[m] = dpbusd_bcast(dot[m], v, a[m] + 4 + 128 * h + 32 * k + 4 * p);
                     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
                     for (int m = 0; m < M; ++m) isum[m] = _mm512_add_epi32(isum[m], _mm512_mullo_epi32(dot[m], sc[pp]));
                 }
-#pragma GCC unroll 4
-                for (int m = 0; m < M; ++m)  // bsums 2gp, 2gp + 1 are one dword of two int16
-                    msum[m] = _mm512_dpwssd_epi32(msum[m], pair16, bcast_dword(a[m] + 260 + 4 * gp));
+                // bsums 2gp, 2gp + 1 are one dword of two int16.
+                const __m512i minus32 = _mm512_sub_epi16(_mm512_setzero_si512(), _mm512_slli_epi16(pair16, 5));
+#pragma GCC unroll 8
+                for (int m = 0; m < M; ++m)
+                    isum[m] = dpwssd_bcast(isum[m], minus32, a[m] + 260 + 4 * gp);
             }
         }
         const __m512 d = _mm512_cvtph_ps(ld256(hdr));
-#pragma GCC unroll 4
-        for (int m = 0; m < M; ++m) {
-            const __m512i t = _mm512_sub_epi32(isum[m], _mm512_slli_epi32(msum[m], 5));
-            acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_mul_ps(d, _mm512_set1_ps(ld_f32(a[m]))), acc[m]);
-        }
+#pragma GCC unroll 8
+        for (int m = 0; m < M; ++m)
+            acc.set(m, _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[m]), _mm512_mul_ps(d, _mm512_set1_ps(ld_f32(a[m]))),
+                                       acc.get(m)));
     }
-    for (int m = 0; m < M; ++m) _mm512_storeu_ps(y + m * ldy, acc[m]);
+#pragma GCC unroll 8
+    for (int m = 0; m < M; ++m) _mm512_storeu_ps(y + m * ldy, acc.get(m));
 }
 
 using GemmPackedOneFn = void (*)(int64_t n, const uint8_t* group, const uint8_t* act, size_t act_row,
@@ -260,8 +344,7 @@ struct PackedQ6K {
     static constexpr GemmPackedOneFn fn = &packed_q6_k_kernel<M>;
 };
 
-// Runs Kernel::fn<M> over nm rows, at most kRowsPerPass per pass over the group (Q4_K and Q6_K:
-// four, whose accumulators fill the registers; the group is re-read from L1 for the next four).
+// Runs Kernel::fn<M> over nm rows, at most kRowsPerPass per pass over the group.
 template <class Kernel, int... Ms>
 void run_pass(int m, std::integer_sequence<int, Ms...>, int64_t n, const uint8_t* group, const uint8_t* act,
               size_t act_row, const int32_t* sums, int64_t sums_row, float* y, int64_t ldy, const uint8_t* stream_end) {
@@ -293,12 +376,12 @@ void gemm_packed_q8_0(int64_t n, int nm, const uint8_t* group, const uint8_t* ac
 
 void gemm_packed_q4_k(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
                       const int32_t* sums, int64_t sums_row, float* y, int64_t ldy, const uint8_t* stream_end) {
-    run_rows<PackedQ4K, 4>(n, nm, group, act, act_row, sums, sums_row, y, ldy, stream_end);
+    run_rows<PackedQ4K, 8>(n, nm, group, act, act_row, sums, sums_row, y, ldy, stream_end);
 }
 
 void gemm_packed_q6_k(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
                       const int32_t* sums, int64_t sums_row, float* y, int64_t ldy, const uint8_t* stream_end) {
-    run_rows<PackedQ6K, 4>(n, nm, group, act, act_row, sums, sums_row, y, ldy, stream_end);
+    run_rows<PackedQ6K, 8>(n, nm, group, act, act_row, sums, sums_row, y, ldy, stream_end);
 }
 
 }  // namespace retort::avx512
