@@ -60,6 +60,9 @@ using AttnAccumFn = void (*)(int64_t n, int64_t hd, const float* rows, int64_t s
 using ExpSumFn = float (*)(int64_t n, float* x, float max);
 using F16ToF32Fn = void (*)(int64_t n, const uint16_t* x, float* y);
 
+// The FFN's SwiGLU gate: g[i] = silu(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i] for i < n.
+using SiluMulFn = void (*)(int64_t n, float* g, const float* u);
+
 // Scalar references of the attention helpers (kernels/ref_attn.cpp): the oracle for the SIMD
 // versions and the defaults of every table, so ref_kernels() carries them without listing them.
 float ref_dot_f16_f32(int64_t n, const uint16_t* x, const float* y);
@@ -70,6 +73,7 @@ float ref_attn_scores(int64_t n, int64_t hd, const float* rows, int64_t stride, 
 void ref_attn_accum(int64_t n, int64_t hd, const float* rows, int64_t stride, const float* p, float* o);
 float ref_exp_sum(int64_t n, float* x, float max);
 void ref_f16_to_f32(int64_t n, const uint16_t* x, float* y);
+void ref_silu_mul(int64_t n, float* g, const float* u);
 
 struct KernelTable {
     const char* isa = "ref";                 // "ref", "avx2", "avx512"
@@ -85,6 +89,7 @@ struct KernelTable {
     AttnAccumFn attn_accum = ref_attn_accum;
     ExpSumFn exp_sum = ref_exp_sum;
     F16ToF32Fn f16_to_f32 = ref_f16_to_f32;
+    SiluMulFn silu_mul = ref_silu_mul;
 };
 
 // The scalar reference table: every supported weight type and activation type is filled.

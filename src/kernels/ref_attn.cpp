@@ -56,4 +56,10 @@ void ref_f16_to_f32(int64_t n, const uint16_t* x, float* y) {
     for (int64_t i = 0; i < n; ++i) y[i] = fp16_to_f32(x[i]);
 }
 
+// Not attention, but the other exp-bound loop of a layer (the FFN gate), held to the same kind
+// of reference.
+void ref_silu_mul(int64_t n, float* g, const float* u) {
+    for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
 }  // namespace retort

@@ -1,6 +1,5 @@
 #include "model/decoder.h"
 
-#include "util/fp16.h"
 
 #include <algorithm>
 #include <cassert>
@@ -23,18 +22,11 @@ void add_inplace(float* y, const float* x, int64_t n) {
     for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
-// SwiGLU: g = silu(g) * u
-void silu_mul(float* g, const float* u, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
-}
-
-void store_kv_row(uint8_t* dst, const float* src, int64_t n, bool f16) {
-    if (f16) {
-        uint16_t* h = reinterpret_cast<uint16_t*>(dst);
-        for (int64_t i = 0; i < n; ++i) h[i] = f32_to_fp16(src[i]);
-    } else {
-        std::memcpy(dst, src, (size_t)n * sizeof(float));
-    }
+// One K or V row into the cache: F16 through the table's converter (SIMD, same rounding as
+// f32_to_fp16), or f32 as is.
+void store_kv_row(const KernelTable& kt, uint8_t* dst, const float* src, int64_t n, bool f16) {
+    if (f16) kt.from_float[(int)DType::F16](src, dst, n);
+    else std::memcpy(dst, src, (size_t)n * sizeof(float));
 }
 
 }  // namespace
@@ -308,8 +300,8 @@ void Decoder::forward_chunk(const Batch& b, int64_t t0, int64_t n_tok, KvCache& 
         for (int64_t t = 0; t < n_tok; ++t) {
             const int32_t s = b.seq[t0 + t];
             const int64_t p = b.pos[t0 + t];
-            store_kv_row(kv.k_row(il, s, p), &k_[(size_t)(t * EKV)], EKV, kv_f16);
-            store_kv_row(kv.v_row(il, s, p), &v_[(size_t)(t * EKV)], EKV, kv_f16);
+            store_kv_row(kt_, kv.k_row(il, s, p), &k_[(size_t)(t * EKV)], EKV, kv_f16);
+            store_kv_row(kt_, kv.v_row(il, s, p), &v_[(size_t)(t * EKV)], EKV, kv_f16);
         }
         attention(il, b, t0, n_tok, kv);
 
@@ -327,7 +319,7 @@ void Decoder::forward_chunk(const Batch& b, int64_t t0, int64_t n_tok, KvCache& 
             a = &act2_;
         }
         matmul(kt_, pool_, L.ffn_up, *a, up_.data(), FF);
-        for (int64_t t = 0; t < n_tok; ++t) silu_mul(&gate_[(size_t)(t * FF)], &up_[(size_t)(t * FF)], FF);
+        for (int64_t t = 0; t < n_tok; ++t) kt_.silu_mul(FF, &gate_[(size_t)(t * FF)], &up_[(size_t)(t * FF)]);
         matmul_f32(kt_, pool_, L.ffn_down, gate_.data(), n_tok, tmp_.data(), E, act_);
         for (int64_t t = 0; t < n_tok; ++t) add_inplace(&x_[(size_t)(t * E)], &tmp_[(size_t)(t * E)], E);
     }

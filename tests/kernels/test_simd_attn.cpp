@@ -1,5 +1,5 @@
-// The attention helpers of every SIMD table (dot_f16_f32, axpy_f16_f32, dot_f32, axpy_f32)
-// against the scalar references in kernels/ref_attn.cpp: NMSE <= 1e-7 over ragged lengths
+// The attention helpers of every SIMD table (dot_f16_f32, axpy_f16_f32, dot_f32, axpy_f32, the
+// block forms, and the FFN's silu_mul) against the scalar references in kernels/ref_attn.cpp: NMSE <= 1e-7 over ragged lengths
 // (every tail of the unrolled loops, head sizes 64/128) and rows at element offsets 0..3.
 
 #include <gtest/gtest.h>
@@ -152,6 +152,29 @@ TEST_P(SimdAttn, BlockScoresAccumExpAndConvert) {
     table_->exp_sum((int64_t)x.size(), x.data(), 0.0f);
     for (float v : x) EXPECT_TRUE(v >= 0 && v <= 1) << v;
     EXPECT_EQ(x[3], 1.0f);
+}
+
+// The FFN gate against ref_silu_mul: every element within 1e-6 relative (the polynomial exp
+// is ~2e-7), every tail length, large arguments of both signs (no overflow, no NaN), and
+// nothing written past n.
+TEST_P(SimdAttn, SiluMul) {
+    for (int64_t n : kLengths) {
+        std::vector<float> g = simd_test::normal_floats(n + 8, (uint32_t)n, 4.0f);
+        const std::vector<float> u = simd_test::normal_floats(n + 8, (uint32_t)n + 1);
+        g[0] = 100.0f;
+        if (n > 1) g[1] = -100.0f;
+        if (n > 2) g[2] = 0.0f;
+        if (n > 3) g[3] = -1e-8f;
+        std::vector<float> want = g, got = g;
+        ref_silu_mul(n, want.data(), u.data());
+        table_->silu_mul(n, got.data(), u.data());
+        for (int64_t i = 0; i < n; ++i) {
+            const float w = want[(size_t)i], v = got[(size_t)i];
+            ASSERT_TRUE(std::isfinite(v)) << "n=" << n << " i=" << i;
+            ASSERT_NEAR(v, w, 1e-6 * std::fabs(w) + 1e-30) << "n=" << n << " i=" << i << " g=" << g[(size_t)i];
+        }
+        for (size_t i = (size_t)n; i < g.size(); ++i) ASSERT_EQ(got[i], g[i]) << "wrote past n=" << n;
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, SimdAttn, testing::ValuesIn(simd_test::simd_isas()),

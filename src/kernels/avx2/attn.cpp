@@ -128,4 +128,18 @@ void f16_to_f32(int64_t n, const uint16_t* x, float* y) {
     }
 }
 
+// silu(g) * u as avx512/attn.cpp: t = exp(-|g|), g / (1 + t) or g t / (1 + t).
+void silu_mul(int64_t n, float* g, const float* u) {
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m256i k = first_n(std::min<int64_t>(8, n - i));
+        const __m256 x = _mm256_maskload_ps(g + i, k);
+        const __m256 t = exp_nonpositive(_mm256_or_ps(x, sign));  // -|x|
+        const __m256 num = _mm256_blendv_ps(one, t, _mm256_cmp_ps(x, zero, _CMP_LT_OQ));
+        const __m256 s = _mm256_div_ps(num, _mm256_add_ps(one, t));
+        _mm256_maskstore_ps(g + i, k, _mm256_mul_ps(_mm256_mul_ps(x, s), _mm256_maskload_ps(u + i, k)));
+    }
+}
+
 }  // namespace retort::avx2

@@ -36,6 +36,7 @@ void add_avx2_kernels(KernelTable& t) {
     t.attn_accum = avx2::attn_accum;
     t.exp_sum = avx2::exp_sum;
     t.f16_to_f32 = avx2::f16_to_f32;
+    t.silu_mul = avx2::silu_mul;
 }
 
 }  // namespace retort

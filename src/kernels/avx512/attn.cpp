@@ -136,4 +136,19 @@ void f16_to_f32(int64_t n, const uint16_t* x, float* y) {
     }
 }
 
+// silu(g) * u with t = exp(-|g|) <= 1: silu(g) = g / (1 + t) for g >= 0 and g t / (1 + t) below,
+// so the exp never overflows.
+void silu_mul(int64_t n, float* g, const float* u) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : first_n(n - i);
+        const __m512 x = _mm512_maskz_loadu_ps(k, g + i);
+        const __m512 t = exp_nonpositive(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_abs_ps(x)));
+        const __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+        const __m512 num = _mm512_mask_blend_ps(neg, one, t);
+        const __m512 s = _mm512_div_ps(num, _mm512_add_ps(one, t));
+        _mm512_mask_storeu_ps(g + i, k, _mm512_mul_ps(_mm512_mul_ps(x, s), _mm512_maskz_loadu_ps(k, u + i)));
+    }
+}
+
 }  // namespace retort::avx512

@@ -87,5 +87,6 @@ float attn_scores(int64_t n, int64_t hd, const float* rows, int64_t stride, cons
 void attn_accum(int64_t n, int64_t hd, const float* rows, int64_t stride, const float* p, float* o);
 float exp_sum(int64_t n, float* x, float max);
 void f16_to_f32(int64_t n, const uint16_t* x, float* y);
+void silu_mul(int64_t n, float* g, const float* u);  // attn.cpp, for its exp
 
 }  // namespace retort::avx512

@@ -51,6 +51,7 @@ void add_avx512_kernels(KernelTable& t) {
     t.attn_accum = avx512::attn_accum;
     t.exp_sum = avx512::exp_sum;
     t.f16_to_f32 = avx512::f16_to_f32;
+    t.silu_mul = avx512::silu_mul;
 }
 
 }  // namespace retort
