@@ -1,9 +1,10 @@
 // AVX-512 VNNI matrix kernels on packed weights (kernels/packed.h): one group of 16 weight rows
 // against 1..8 activation rows. Each 64-byte chunk of a group is 4 inputs of all 16 rows; one
 // vpdpbusd with the matching 4 activation bytes broadcast (from memory, folded into the
-// instruction) advances the 16 dot products of an activation row, so a block of 32 inputs costs 8 instructions per activation row and its scale
-// is applied to 16 rows at once. The operations done for one activation row do not depend on how
-// many rows share the call, so every result is bit-identical whatever the batch.
+// instruction) advances the 16 dot products of an activation row, so a block of 32 inputs costs
+// 8 instructions per activation row and its scale is applied to 16 rows at once. The operations
+// done for one activation row do not depend on how many rows share the call, so every result is
+// bit-identical whatever the batch.
 
 #include "kernels/avx512/avx512_common.h"
 
