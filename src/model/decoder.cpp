@@ -1,6 +1,5 @@
 #include "model/decoder.h"
 
-
 #include <algorithm>
 #include <cassert>
 #include <cmath>

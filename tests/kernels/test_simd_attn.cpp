@@ -1,6 +1,7 @@
 // The attention helpers of every SIMD table (dot_f16_f32, axpy_f16_f32, dot_f32, axpy_f32, the
-// block forms, and the FFN's silu_mul) against the scalar references in kernels/ref_attn.cpp: NMSE <= 1e-7 over ragged lengths
-// (every tail of the unrolled loops, head sizes 64/128) and rows at element offsets 0..3.
+// block forms, and the FFN's silu_mul) against the scalar references in kernels/ref_attn.cpp:
+// NMSE <= 1e-7 over ragged lengths (every tail of the unrolled loops, head sizes 64/128) and rows
+// at element offsets 0..3.
 
 #include <gtest/gtest.h>
 

@@ -136,13 +136,21 @@ struct SuperBlockRows {
     }
 };
 
-// Up to four activation rows keep their float accumulators in registers; more would not leave
-// room for the integer sums, so the wide kernels (5..8 rows, one pass over the group) keep them
-// in y, which is in L1, and update them once per super-block: the same operations, so the same
-// bits.
+// isum[m] += dot[m] x scales (int32, exact) for the M rows.
+template <int M>
+__attribute__((always_inline)) inline void add_scaled_dots(__m512i* isum, const __m512i* dot, __m512i scales) {
+#pragma GCC unroll 8
+    for (int m = 0; m < M; ++m) isum[m] = _mm512_add_epi32(isum[m], _mm512_mullo_epi32(dot[m], scales));
+}
+
+// Up to kRegisterRows activation rows keep their float accumulators in registers; more would not
+// leave room for the integer sums, so the wide kernels (5..8 rows, one pass over the group) keep
+// them in y, which is in L1, and update them once per super-block: the same operations, so the
+// same bits.
+constexpr int kRegisterRows = 4;
 template <int M>
 struct RowAccumulators {
-    static constexpr bool kInMemory = M > 4;
+    static constexpr bool kInMemory = M > kRegisterRows;
     __m512 reg[kInMemory ? 1 : M];
     float* y;
     int64_t ldy;
@@ -154,6 +162,8 @@ struct RowAccumulators {
         if constexpr (kInMemory) _mm512_storeu_ps(y + m * ldy, v);
         else reg[m] = v;
     }
+    // Row m += isum x scale, once per super-block.
+    void add(int m, __m512i isum, __m512 scale) { set(m, _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, get(m))); }
 };
 
 // Q4_K packed groups x Q8_K activations, M (1..8) activation rows. Per sub-block the 16 rows'
@@ -169,7 +179,7 @@ template <int M>
 void packed_q4_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, size_t act_row, const int32_t* sums,
                         int64_t sums_row, float* y, int64_t ldy, const uint8_t* stream_end) {
     using namespace packed_q4_k;
-    constexpr bool kWide = M > 4;
+    constexpr bool kWide = M > kRegisterRows;
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     RowAccumulators<M> acc(y, ldy);
     for (int64_t sb = 0; sb < n / 256; ++sb) {
@@ -199,9 +209,7 @@ void packed_q4_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, siz
                         for (int m = 0; m < M; ++m)
                             dot[m] = dpbusd_bcast(dot[m], w, a[m] + 4 + 64 * jp + 32 * half + 4 * p);
                     }
-#pragma GCC unroll 8
-                    for (int m = 0; m < M; ++m)
-                        isum[m] = _mm512_add_epi32(isum[m], _mm512_mullo_epi32(dot[m], half == 0 ? sc_lo : sc_hi));
+                    add_scaled_dots<M>(isum, dot, half == 0 ? sc_lo : sc_hi);
                 }
             } else {
                 __m512i dlo[M], dhi[M];
@@ -218,17 +226,13 @@ void packed_q4_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, siz
                         dhi[m] = dpbusd_bcast(dhi[m], hi, a[m] + 4 + 64 * jp + 32 + 4 * p);
                     }
                 }
-#pragma GCC unroll 4
-                for (int m = 0; m < M; ++m)
-                    isum[m] = _mm512_add_epi32(isum[m], _mm512_add_epi32(_mm512_mullo_epi32(dlo[m], sc_lo),
-                                                                         _mm512_mullo_epi32(dhi[m], sc_hi)));
+                add_scaled_dots<M>(isum, dlo, sc_lo);
+                add_scaled_dots<M>(isum, dhi, sc_hi);
             }
         }
         const __m512 d = _mm512_cvtph_ps(ld256(hdr));
 #pragma GCC unroll 8
-        for (int m = 0; m < M; ++m)
-            acc.set(m, _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[m]), _mm512_mul_ps(d, _mm512_set1_ps(ld_f32(a[m]))),
-                                       acc.get(m)));
+        for (int m = 0; m < M; ++m) acc.add(m, isum[m], _mm512_mul_ps(d, _mm512_set1_ps(ld_f32(a[m]))));
     }
     // The mins: dmin x sum over sub-block pairs of (min 2jp, min 2jp + 1) . (sum of the activation
     // sub-blocks 2jp, 2jp + 1), whose int16 pairs are ActBuffer::sums of Q8_K.
@@ -237,6 +241,7 @@ void packed_q4_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, siz
     for (int m = 0; m < M; ++m) accm[m] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < n / 256; ++sb) {
         const uint8_t* hdr = group + (size_t)sb * kSuper;
+        const SuperBlockRows<M> rows(act, act_row, sb);
         __m512i msum[M];
 #pragma GCC unroll 8
         for (int m = 0; m < M; ++m) msum[m] = _mm512_setzero_si512();
@@ -249,10 +254,9 @@ void packed_q4_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, siz
         }
         const __m512 dmin = _mm512_cvtph_ps(ld256(hdr + kDmin));
 #pragma GCC unroll 8
-        for (int m = 0; m < M; ++m) {
-            const float da = ld_f32(act + (size_t)m * act_row + (size_t)sb * sizeof(BlockQ8_K));
-            accm[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(msum[m]), _mm512_mul_ps(dmin, _mm512_set1_ps(da)), accm[m]);
-        }
+        for (int m = 0; m < M; ++m)
+            accm[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(msum[m]), _mm512_mul_ps(dmin, _mm512_set1_ps(ld_f32(rows.a[m]))),
+                                      accm[m]);
     }
 #pragma GCC unroll 8
     for (int m = 0; m < M; ++m) _mm512_storeu_ps(y + m * ldy, _mm512_sub_ps(acc.get(m), accm[m]));
@@ -306,8 +310,7 @@ void packed_q6_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, siz
                         for (int m = 0; m < M; ++m)
                             dot[m] = dpbusd_bcast(dot[m], v, a[m] + 4 + 128 * h + 32 * k + 4 * p);
                     }
-#pragma GCC unroll 8
-                    for (int m = 0; m < M; ++m) isum[m] = _mm512_add_epi32(isum[m], _mm512_mullo_epi32(dot[m], sc[pp]));
+                    add_scaled_dots<M>(isum, dot, sc[pp]);
                 }
                 // bsums 2gp, 2gp + 1 are one dword of two int16.
                 const __m512i minus32 = _mm512_sub_epi16(_mm512_setzero_si512(), _mm512_slli_epi16(pair16, 5));
@@ -318,9 +321,7 @@ void packed_q6_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, siz
         }
         const __m512 d = _mm512_cvtph_ps(ld256(hdr));
 #pragma GCC unroll 8
-        for (int m = 0; m < M; ++m)
-            acc.set(m, _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[m]), _mm512_mul_ps(d, _mm512_set1_ps(ld_f32(a[m]))),
-                                       acc.get(m)));
+        for (int m = 0; m < M; ++m) acc.add(m, isum[m], _mm512_mul_ps(d, _mm512_set1_ps(ld_f32(a[m]))));
     }
 #pragma GCC unroll 8
     for (int m = 0; m < M; ++m) _mm512_storeu_ps(y + m * ldy, acc.get(m));
