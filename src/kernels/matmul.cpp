@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <cassert>
+#include <span>
 
 namespace retort {
 
@@ -19,8 +20,10 @@ constexpr int64_t kRowTile = 16;
 // they stay in L2 while each 16-row group is reused for all of them from L1.
 constexpr size_t kPackedActTileBytes = 256 << 10;
 
-// Decoding claims a thread's share this many 16-row groups at a time (see matmul_packed).
+// Decoding claims half of what is left of a share at a time, at least kClaimGroups 16-row
+// groups (see decode_packed).
 constexpr int64_t kClaimGroups = 4;
+
 constexpr int kMaxStealThreads = 64;
 struct alignas(64) ShareCursor {
     std::atomic<int64_t> next{0};  // groups of the share claimed so far
@@ -58,53 +61,132 @@ void pair_sums_q8_k(const BlockQ8_K* blocks, int64_t n_blocks, int32_t* out) {
         }
 }
 
-void matmul_packed(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const ActBuffer& a, float* y,
-                   int64_t ldy) {
-    const GemmPackedFn gemm = kt.gemm_packed[(int)w.type()];
-    assert(gemm != nullptr);
-    ensure_block_sums(pool, a);
-    const int64_t n = w.cols, n_tok = a.n_tok, n_groups = w.rows / kPackRows;
-    const int64_t sums_row = a.sums_row();
-    const size_t group_bytes = packed_group_bytes(w.type(), n);
-    const int64_t tile = std::max<int64_t>(kMaxPackedTokens, (int64_t)(kPackedActTileBytes / a.row_bytes) /
-                                                                 kMaxPackedTokens * kMaxPackedTokens);
-    auto run_groups = [&](int64_t g0, int64_t g1, int64_t t0, int64_t t1, const uint8_t* share_end) {
-        for (int64_t g = g0; g < g1; ++g) {
-            const uint8_t* group = w.packed + (size_t)g * group_bytes;
-            for (int64_t t = t0; t < t1; t += kMaxPackedTokens) {
-                const int nm = (int)std::min<int64_t>(kMaxPackedTokens, t1 - t);
-                gemm(n, nm, group, a.row(t), a.row_bytes, a.sums.data() + t * sums_row, sums_row,
-                     y + t * ldy + g * kPackRows, ldy, share_end);
-            }
+// Token rows per pass over a thread's row groups: the activations of that many rows stay in L2.
+int64_t packed_token_tile(const ActBuffer& a) {
+    return std::max<int64_t>(kMaxPackedTokens,
+                             (int64_t)(kPackedActTileBytes / a.row_bytes) / kMaxPackedTokens * kMaxPackedTokens);
+}
+
+// Whether a packed product is decoding-sized: all its tokens in one tile, so a thread's share of
+// the row groups is read once, and the pool is small enough for the share cursors.
+bool decodes_packed(const ThreadPool& pool, const MatmulPart& p) {
+    return p.w->packed != nullptr && p.a->n_tok <= packed_token_tile(*p.a) && pool.size() <= kMaxStealThreads;
+}
+
+// One product of a packed dispatch, its groups numbered [g_begin, g_end) among all the dispatch's groups.
+struct PackedPart {
+    GemmPackedFn gemm;
+    const MatmulPart* p;
+    size_t group_bytes;
+    int64_t sums_row;
+    int64_t g_begin, g_end;
+};
+
+// Groups [g0, g1) of `part` (local numbers) for tokens [t0, t1); prefetches stop at share_end.
+void run_groups(const PackedPart& part, int64_t g0, int64_t g1, int64_t t0, int64_t t1, const uint8_t* share_end) {
+    const MatmulPart& p = *part.p;
+    for (int64_t g = g0; g < g1; ++g) {
+        const uint8_t* group = p.w->packed + (size_t)g * part.group_bytes;
+        for (int64_t t = t0; t < t1; t += kMaxPackedTokens) {
+            const int nm = (int)std::min<int64_t>(kMaxPackedTokens, t1 - t);
+            part.gemm(p.w->cols, nm, group, p.a->row(t), p.a->row_bytes, p.a->sums.data() + t * part.sums_row,
+                      part.sums_row, p.y + t * p.ldy + g * kPackRows, p.ldy, share_end);
         }
-    };
-    if (n_tok <= tile && pool.size() <= kMaxStealThreads) {
-        // Decoding: every thread owns a contiguous share (one prefetch stream) and claims it
-        // kClaimGroups at a time; a thread done with its own share goes on claiming from the
-        // others', so a core slowed down (interrupts, the caller's serial work) does not hold
-        // the whole product up.
-        std::array<ShareCursor, kMaxStealThreads> cursors;
-        pool.run([&](int ith, int nth) {
-            for (int k = 0; k < nth; ++k) {
-                const int s = (ith + k) % nth;
-                int64_t g0, g1;
-                split_range(n_groups, s, nth, &g0, &g1);
-                const uint8_t* share_end = w.packed + (size_t)g1 * group_bytes;
-                for (;;) {
-                    const int64_t b = g0 + cursors[s].next.fetch_add(kClaimGroups, std::memory_order_relaxed);
-                    if (b >= g1) break;
-                    run_groups(b, std::min(b + kClaimGroups, g1), 0, n_tok, share_end);
+    }
+}
+
+PackedPart packed_part(const KernelTable& kt, ThreadPool& pool, const MatmulPart& p, int64_t g_begin) {
+    const GemmPackedFn gemm = kt.gemm_packed[(int)p.w->type()];
+    assert(gemm != nullptr);
+    ensure_block_sums(pool, *p.a);
+    return {gemm, &p, packed_group_bytes(p.w->type(), p.w->cols), p.a->sums_row(), g_begin,
+            g_begin + p.w->rows / kPackRows};
+}
+
+// Decoding: the row groups of all parts, numbered one after another, are split into one
+// contiguous share per thread (one prefetch stream). A thread claims half of what is left of its
+// share at a time (at least kClaimGroups), and once done goes on claiming from the others'
+// shares, so a core slowed down (interrupts, the caller's serial work) does not hold the whole
+// dispatch up. Halving keeps the claims few (about log2 of the share: a claim is a locked
+// instruction, which waits for the loads in flight; fixed claims of 4 groups put it at 1.7% of
+// the samples of a 2-thread decode) while the last ones stay small.
+// One wake and one wait for all parts: the small products (k and v of a GQA model are 1/6 of q)
+// would otherwise each end in a wait on the slower thread.
+void decode_packed(ThreadPool& pool, const PackedPart* parts, int n_parts) {
+    const int64_t n_groups = parts[n_parts - 1].g_end;
+    std::array<ShareCursor, kMaxStealThreads> cursors;
+    pool.run([&](int ith, int nth) {
+        for (int k = 0; k < nth; ++k) {
+            const int s = (ith + k) % nth;
+            int64_t s0, s1;
+            split_range(n_groups, s, nth, &s0, &s1);
+            int i = 0;  // the part holding group b; claims only move forward
+            for (;;) {
+                const int64_t left = s1 - s0 - cursors[s].next.load(std::memory_order_relaxed);
+                const int64_t claim = std::max(kClaimGroups, left / 2);
+                const int64_t b = s0 + cursors[s].next.fetch_add(claim, std::memory_order_relaxed);
+                if (b >= s1) break;
+                for (int64_t g = b, e = std::min(b + claim, s1); g < e;) {
+                    while (g >= parts[i].g_end) ++i;
+                    const PackedPart& part = parts[i];
+                    const int64_t g_stop = std::min(e, part.g_end);
+                    // Where this thread stops reading the part: the share's end or the part's.
+                    const uint8_t* share_end =
+                        part.p->w->packed + (size_t)(std::min(s1, part.g_end) - part.g_begin) * part.group_bytes;
+                    run_groups(part, g - part.g_begin, g_stop - part.g_begin, 0, part.p->a->n_tok, share_end);
+                    g = g_stop;
                 }
             }
-        });
-        return;
-    }
+        }
+    });
+}
+
+// Prompts: each thread takes a contiguous range of row groups and runs every token tile over it,
+// so a group is read from memory once per tile of tokens.
+void prefill_packed(ThreadPool& pool, const PackedPart& part) {
+    const int64_t n_tok = part.p->a->n_tok, tile = packed_token_tile(*part.p->a);
     pool.run([&](int ith, int nth) {
         int64_t g0, g1;
-        split_range(n_groups, ith, nth, &g0, &g1);
-        const uint8_t* share_end = w.packed + (size_t)g1 * group_bytes;  // where this thread stops reading
-        for (int64_t t0 = 0; t0 < n_tok; t0 += tile) {
-            run_groups(g0, g1, t0, std::min(t0 + tile, n_tok), share_end);
+        split_range(part.g_end, ith, nth, &g0, &g1);
+        // Where this thread stops reading.
+        const uint8_t* share_end = part.p->w->packed + (size_t)g1 * part.group_bytes;
+        for (int64_t t0 = 0; t0 < n_tok; t0 += tile)
+            run_groups(part, g0, g1, t0, std::min(t0 + tile, n_tok), share_end);
+    });
+}
+
+// File-layout weights: a vec_dot per (row, token), rows split evenly over the threads.
+void matmul_rows(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const ActBuffer& a, float* y, int64_t ldy) {
+    const VecDotFn dot = kt.vec_dot[(int)w.type()];
+    assert(dot != nullptr);
+    const int64_t n = w.cols, n_tok = a.n_tok;
+    pool.run([&](int ith, int nth) {
+        // Contiguous row ranges per thread: no two threads write the same cache line of y
+        // except at range borders.
+        int64_t r0, r1;
+        split_range(w.rows, ith, nth, &r0, &r1);
+        if (n_tok == 1) {
+            const uint8_t* act = a.row(0);
+            for (int64_t r = r0; r < r1; ++r) dot(n, y + r, w.row(r), act);
+            return;
+        }
+        const VecDotRowsFn dot_rows = kt.vec_dot_rows[(int)w.type()];
+        for (int64_t rt = r0; rt < r1; rt += kRowTile) {
+            const int64_t rt1 = std::min(rt + kRowTile, r1);
+            if (dot_rows != nullptr) {
+                // Up to kMaxDotRows tokens per call: each weight row is unpacked once for them.
+                for (int64_t t = 0; t < n_tok; t += kMaxDotRows) {
+                    const int nr = (int)std::min<int64_t>(kMaxDotRows, n_tok - t);
+                    for (int64_t r = rt; r < rt1; ++r)
+                        dot_rows(n, nr, y + t * ldy + r, ldy, w.row(r), a.row(t), a.row_bytes);
+                }
+                continue;
+            }
+            for (int64_t t = 0; t < n_tok; ++t) {
+                const uint8_t* act = a.row(t);
+                float* yt = y + t * ldy;
+                for (int64_t r = rt; r < rt1; ++r) dot(n, yt + r, w.row(r), act);
+            }
         }
     });
 }
@@ -142,40 +224,33 @@ void ensure_block_sums(ThreadPool& pool, const ActBuffer& a) {
 }
 
 void matmul(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const ActBuffer& a, float* y, int64_t ldy) {
-    assert(a.type == w.traits->vec_dot_type && a.n_in == w.cols);
-    if (w.packed != nullptr) return matmul_packed(kt, pool, w, a, y, ldy);
-    const VecDotFn dot = kt.vec_dot[(int)w.type()];
-    assert(dot != nullptr);
-    const int64_t n = w.cols, n_tok = a.n_tok;
-    pool.run([&](int ith, int nth) {
-        // Contiguous row ranges per thread: no two threads write the same cache line of y
-        // except at range borders.
-        int64_t r0, r1;
-        split_range(w.rows, ith, nth, &r0, &r1);
-        if (n_tok == 1) {
-            const uint8_t* act = a.row(0);
-            for (int64_t r = r0; r < r1; ++r) dot(n, y + r, w.row(r), act);
-            return;
+    const MatmulPart part{&w, &a, y, ldy};
+    matmul_fused(kt, pool, {&part, 1});
+}
+
+void matmul_fused(const KernelTable& kt, ThreadPool& pool, std::span<const MatmulPart> parts) {
+    constexpr int kMaxParts = 4;
+    const auto decoding = [&](const MatmulPart& p) { return decodes_packed(pool, p); };
+    if (!parts.empty() && parts.size() <= (size_t)kMaxParts && std::all_of(parts.begin(), parts.end(), decoding)) {
+        std::array<PackedPart, kMaxParts> packed;
+        int64_t g = 0;
+        for (size_t i = 0; i < parts.size(); ++i) {
+            assert(parts[i].a->type == parts[i].w->traits->vec_dot_type && parts[i].a->n_in == parts[i].w->cols);
+            packed[i] = packed_part(kt, pool, parts[i], g);
+            g = packed[i].g_end;
         }
-        const VecDotRowsFn dot_rows = kt.vec_dot_rows[(int)w.type()];
-        for (int64_t rt = r0; rt < r1; rt += kRowTile) {
-            const int64_t rt1 = std::min(rt + kRowTile, r1);
-            if (dot_rows != nullptr) {
-                // Up to kMaxDotRows tokens per call: each weight row is unpacked once for them.
-                for (int64_t t = 0; t < n_tok; t += kMaxDotRows) {
-                    const int nr = (int)std::min<int64_t>(kMaxDotRows, n_tok - t);
-                    for (int64_t r = rt; r < rt1; ++r)
-                        dot_rows(n, nr, y + t * ldy + r, ldy, w.row(r), a.row(t), a.row_bytes);
-                }
-                continue;
-            }
-            for (int64_t t = 0; t < n_tok; ++t) {
-                const uint8_t* act = a.row(t);
-                float* yt = y + t * ldy;
-                for (int64_t r = rt; r < rt1; ++r) dot(n, yt + r, w.row(r), act);
-            }
+        return decode_packed(pool, packed.data(), (int)parts.size());
+    }
+    for (const MatmulPart& p : parts) {
+        assert(p.a->type == p.w->traits->vec_dot_type && p.a->n_in == p.w->cols);
+        if (p.w->packed == nullptr) {
+            matmul_rows(kt, pool, *p.w, *p.a, p.y, p.ldy);
+            continue;
         }
-    });
+        const PackedPart part = packed_part(kt, pool, p, 0);
+        if (decodes_packed(pool, p)) decode_packed(pool, &part, 1);
+        else prefill_packed(pool, part);
+    }
 }
 
 void matmul_f32(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const float* x, int64_t n_tok, float* y,

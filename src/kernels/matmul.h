@@ -9,6 +9,7 @@
 #include "util/thread_pool.h"
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace retort {
@@ -44,6 +45,20 @@ void convert_acts(const KernelTable& kt, ThreadPool& pool, const float* x, int64
 // y [a.n_tok, ldy] (first w.rows columns written) = a · wᵀ. a.type must be w's vec_dot_type
 // and a.n_in == w.cols. Runs the packed kernels when w.packed is set (kt must have them).
 void matmul(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const ActBuffer& a, float* y, int64_t ldy);
+
+// One product y [a.n_tok, ldy] = a · wᵀ of matmul_fused.
+struct MatmulPart {
+    const Matrix* w;
+    const ActBuffer* a;
+    float* y;
+    int64_t ldy;
+};
+
+// The products in `parts`, which must not write each other's inputs. When every one is a
+// decoding-sized packed product (the q/k/v or gate/up projections of a decode step) they run as
+// one dispatch: the pool is woken and waited for once, and the threads' shares run across the
+// products' borders. Otherwise one product after another, as matmul.
+void matmul_fused(const KernelTable& kt, ThreadPool& pool, std::span<const MatmulPart> parts);
 
 // Convenience: convert then multiply, using `scratch` for the converted activations.
 void matmul_f32(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const float* x, int64_t n_tok, float* y,

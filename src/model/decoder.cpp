@@ -1,6 +1,7 @@
 #include "model/decoder.h"
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cmath>
 #include <cstring>
@@ -239,6 +240,36 @@ void Decoder::attention(int64_t il, const Batch& b, int64_t t0, int64_t n_tok, c
     });
 }
 
+// The matrices' products with xn_, fused into one dispatch where they can be (matmul_fused).
+// xn_ is converted once per activation format the matrices take (the _M mixes give wv or
+// ffn_up other types than their neighbours): act_ holds the first format, act2_ a second; a
+// third (no file we know has one) first runs the products gathered so far.
+void Decoder::project(int64_t n_tok, std::initializer_list<Projection> projections) {
+    constexpr size_t kMax = 3;
+    assert(projections.size() <= kMax);
+    ActBuffer* const bufs[2] = {&act_, &act2_};
+    int n_bufs = 0;
+    std::array<MatmulPart, kMax> parts{};
+    size_t n_parts = 0;
+    for (const Projection& p : projections) {
+        const DType type = p.w.traits->vec_dot_type;
+        const ActBuffer* a = nullptr;
+        for (int i = 0; i < n_bufs; ++i)
+            if (bufs[i]->type == type) a = bufs[i];
+        if (a == nullptr) {
+            if (n_bufs == 2) {
+                matmul_fused(kt_, pool_, {parts.data(), n_parts});
+                n_parts = 0;
+                n_bufs = 0;
+            }
+            convert_acts(kt_, pool_, xn_.data(), n_tok, cfg_.n_embd, type, *bufs[n_bufs]);
+            a = bufs[n_bufs++];
+        }
+        parts[n_parts++] = {&p.w, a, p.y, p.w.rows};
+    }
+    matmul_fused(kt_, pool_, {parts.data(), n_parts});
+}
+
 void Decoder::forward_chunk(const Batch& b, int64_t t0, int64_t n_tok, KvCache& kv, float* logits_out) {
     const int64_t E = cfg_.n_embd, EQ = cfg_.n_embd_q(), EKV = cfg_.n_embd_kv(), FF = cfg_.n_ff;
     const bool kv_f16 = kv.options().type == DType::F16;
@@ -269,21 +300,7 @@ void Decoder::forward_chunk(const Batch& b, int64_t t0, int64_t n_tok, KvCache& 
 
         // Attention block: xn = rmsnorm(x) * attn_norm; q, k, v projections (+ biases).
         for (int64_t t = 0; t < n_tok; ++t) rms_norm(&x_[(size_t)(t * E)], L.attn_norm, &xn_[(size_t)(t * E)], E, cfg_.rms_eps);
-        convert_acts(kt_, pool_, xn_.data(), n_tok, E, L.wq.traits->vec_dot_type, act_);
-        matmul(kt_, pool_, L.wq, act_, q_.data(), EQ);
-        // wk / wv may have other types than wq (the _M mixes): convert again only if needed.
-        const ActBuffer* a = &act_;
-        if (L.wk.traits->vec_dot_type != act_.type) {
-            convert_acts(kt_, pool_, xn_.data(), n_tok, E, L.wk.traits->vec_dot_type, act2_);
-            a = &act2_;
-        }
-        matmul(kt_, pool_, L.wk, *a, k_.data(), EKV);
-        a = &act_;
-        if (L.wv.traits->vec_dot_type != act_.type) {
-            convert_acts(kt_, pool_, xn_.data(), n_tok, E, L.wv.traits->vec_dot_type, act2_);
-            a = &act2_;
-        }
-        matmul(kt_, pool_, L.wv, *a, v_.data(), EKV);
+        project(n_tok, {{L.wq, q_.data()}, {L.wk, k_.data()}, {L.wv, v_.data()}});
         if (L.bq != nullptr)
             for (int64_t t = 0; t < n_tok; ++t) add_inplace(&q_[(size_t)(t * EQ)], L.bq, EQ);
         if (L.bk != nullptr)
@@ -310,14 +327,7 @@ void Decoder::forward_chunk(const Batch& b, int64_t t0, int64_t n_tok, KvCache& 
 
         // FFN block: x += (silu(xn · Wgateᵀ) * (xn · Wupᵀ)) · Wdownᵀ
         for (int64_t t = 0; t < n_tok; ++t) rms_norm(&x_[(size_t)(t * E)], L.ffn_norm, &xn_[(size_t)(t * E)], E, cfg_.rms_eps);
-        convert_acts(kt_, pool_, xn_.data(), n_tok, E, L.ffn_gate.traits->vec_dot_type, act_);
-        matmul(kt_, pool_, L.ffn_gate, act_, gate_.data(), FF);
-        a = &act_;
-        if (L.ffn_up.traits->vec_dot_type != act_.type) {
-            convert_acts(kt_, pool_, xn_.data(), n_tok, E, L.ffn_up.traits->vec_dot_type, act2_);
-            a = &act2_;
-        }
-        matmul(kt_, pool_, L.ffn_up, *a, up_.data(), FF);
+        project(n_tok, {{L.ffn_gate, gate_.data()}, {L.ffn_up, up_.data()}});
         for (int64_t t = 0; t < n_tok; ++t) kt_.silu_mul(FF, &gate_[(size_t)(t * FF)], &up_[(size_t)(t * FF)]);
         matmul_f32(kt_, pool_, L.ffn_down, gate_.data(), n_tok, tmp_.data(), E, act_);
         for (int64_t t = 0; t < n_tok; ++t) add_inplace(&x_[(size_t)(t * E)], &tmp_[(size_t)(t * E)], E);

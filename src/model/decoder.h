@@ -11,6 +11,7 @@
 #include "util/error.h"
 #include "util/thread_pool.h"
 
+#include <initializer_list>
 #include <vector>
 
 namespace retort {
@@ -36,6 +37,12 @@ private:
     void forward_chunk(const Batch& batch, int64_t t0, int64_t n_tok, KvCache& kv, float* logits_out);
     void rope(float* x, int64_t n_tok, int64_t n_heads);  // angles from rope_cos_/rope_sin_
     void attention(int64_t il, const Batch& batch, int64_t t0, int64_t n_tok, const KvCache& kv);
+    // Output y [n_tok, w.rows] of one matrix that reads the normalized input xn_.
+    struct Projection {
+        const Matrix& w;
+        float* y;
+    };
+    void project(int64_t n_tok, std::initializer_list<Projection> projections);
 
     const Model& model_;
     const ModelConfig& cfg_;

@@ -147,9 +147,10 @@ TEST(PackedGemm, MatchesTheReferenceDotAndNotTheBatchSize) {
 TEST(PackedMatmul, MatchesRefForEveryTokenCountAndThreadCount) {
     const auto tables = packing_tables();
     if (tables.empty()) GTEST_SKIP() << "no packed kernels on this CPU";
-    // 13 groups of 16 rows, shares of 5/4/4 at 3 threads, claimed 4 groups at a time: where a
-    // thread finishes first (timing decides; with more threads than cores it is the usual case)
-    // it takes groups from another's share, and the results must not depend on who computed what.
+    // 13 groups of 16 rows, shares of 5/4/4 at 3 threads, claimed half the rest (at least 4 groups)
+    // at a time: where a thread finishes first (timing decides; with more threads than cores it is
+    // the usual case) it takes groups from another's share, and the results must not depend on who
+    // computed what.
     const int64_t rows = 208, cols = 768;
     for (DType type : kPackedTypes) {
         std::vector<uint8_t> bytes;
@@ -179,6 +180,58 @@ TEST(PackedMatmul, MatchesRefForEveryTokenCountAndThreadCount) {
                         matmul_f32(*kt, pool, wp, x.data() + t * cols, 1, single.data(), rows, act);
                         ASSERT_EQ(std::memcmp(single.data(), &got[(size_t)(t * rows)], rows * sizeof(float)), 0)
                             << traits(type).name << " " << kt->isa << " token " << t << " of " << n_tok;
+                    }
+                }
+        }
+    }
+}
+
+TEST(PackedMatmul, FusedPartsMatchEachProductAlone) {
+    const auto tables = packing_tables();
+    if (tables.empty()) GTEST_SKIP() << "no packed kernels on this CPU";
+    // Products that share one activation format, of unequal sizes (q/k/v-like: a large part and
+    // two small ones, 13 + 2 + 3 groups), so at 2 and 3 threads shares and claims straddle the
+    // parts' borders. The last set has an unpacked part, which makes the dispatch fall back to one
+    // product after another.
+    const int64_t cols = 768;
+    struct Set {
+        std::vector<DType> types;
+        std::vector<int64_t> rows;
+        bool unpack_last;
+    };
+    const Set sets[] = {{{DType::Q4_K, DType::Q4_K, DType::Q6_K}, {208, 32, 48}, false},
+                        {{DType::Q4_0, DType::Q8_0}, {48, 208}, false},
+                        {{DType::Q6_K, DType::Q4_K}, {32, 64}, true}};
+    for (const Set& set : sets) {
+        const size_t n = set.types.size();
+        std::vector<std::vector<uint8_t>> bytes(n), packed(n);
+        std::vector<Matrix> w(n);
+        for (size_t i = 0; i < n; ++i) {
+            w[i] = random_matrix(set.types[i], set.rows[i], cols, 40 + (uint32_t)i, bytes[i]);
+            packed[i] = pack(w[i]);
+            if (!(set.unpack_last && i + 1 == n)) w[i].packed = packed[i].data();
+        }
+        const DType act_type = w[0].traits->vec_dot_type;
+        for (int64_t n_tok : {1, 3, 8}) {
+            const std::vector<float> x = activations(n_tok, cols, 90 + (uint32_t)n_tok);
+            for (const KernelTable* kt : tables)
+                for (int threads : {1, 2, 3}) {
+                    ThreadPool pool(threads);
+                    ActBuffer act;
+                    convert_acts(*kt, pool, x.data(), n_tok, cols, act_type, act);
+                    std::vector<std::vector<float>> fused(n), alone(n);
+                    std::vector<MatmulPart> parts;
+                    for (size_t i = 0; i < n; ++i) {
+                        fused[i].assign((size_t)(n_tok * w[i].rows), NAN);
+                        alone[i].assign((size_t)(n_tok * w[i].rows), NAN);
+                        parts.push_back({&w[i], &act, fused[i].data(), w[i].rows});
+                    }
+                    matmul_fused(*kt, pool, parts);
+                    for (size_t i = 0; i < n; ++i) {
+                        matmul(*kt, pool, w[i], act, alone[i].data(), w[i].rows);
+                        ASSERT_EQ(std::memcmp(fused[i].data(), alone[i].data(), fused[i].size() * sizeof(float)), 0)
+                            << traits(set.types[i]).name << " part " << i << " " << kt->isa << " tokens " << n_tok
+                            << " threads " << threads;
                     }
                 }
         }
