@@ -18,6 +18,8 @@
 #            tracked files have uncommitted changes; set it when RETORT was built elsewhere)
 #   LLAMA_LABEL  how to name the llama.cpp build in the table (default: llama-bench's
 #            build_commit, "unknown" for a build made outside a git checkout)
+#   INTERLEAVE_BW  seconds of bandwidth probe retort runs around each of its tg repetitions
+#            (retort bench --interleave-bw; default 0, off); adds the column "retort of sustained"
 #   LLAMA_ARGS  extra llama-bench flags, named in the table, e.g. "-mmp 0" (load the weights
 #            into memory instead of mapping the file: on a VM that pages out idle file pages,
 #            mapped weights make llama.cpp's decoding erratic)
@@ -26,7 +28,7 @@
 set -euo pipefail
 
 if [[ $# -lt 2 ]]; then
-    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 fi
 LLAMA_BENCH=$1
@@ -44,6 +46,7 @@ REPS=${REPS:-1}
 PP=${PP:-512}
 TG=${TG:-128}
 DEPTHS=${DEPTHS:-}
+INTERLEAVE_BW=${INTERLEAVE_BW:-0}
 LLAMA_ARGS=${LLAMA_ARGS:-}
 OUT=${OUT:-$(mktemp -d /tmp/retort-compare.XXXXXX)}
 mkdir -p "$OUT"
@@ -73,6 +76,7 @@ run() {
 run_retort() {  # round threads
     local extra=()
     [[ -n $DEPTHS ]] && extra=(-d "0,$DEPTHS")
+    [[ $INTERLEAVE_BW != 0 ]] && extra+=(--interleave-bw "$INTERLEAVE_BW")
     run "retort-r$1-t$2" "$RETORT" bench -m "$MODEL" -p "$PP" -n "$TG" -t "$2" -r "$REPS" "${extra[@]}" --json
 }
 run_llama() {  # round threads
@@ -107,6 +111,7 @@ import glob, json, os, re, statistics, sys, datetime
 out, model, commit, cpu, rounds, reps, llama_label, llama_args = sys.argv[1:9]
 samples = {}   # (tool, test, threads) -> [tokens/s per repetition]
 roof = {}      # (test, threads) -> [retort roofline fractions]
+sustained = {} # (test, threads) -> [retort fractions of the roofline at the interleaved probes' bandwidth]
 rss = {}       # (tool, threads) -> max KB
 loads = [float(open(p).read()) for p in glob.glob(os.path.join(out, "*.load")) if open(p).read().strip()]
 llama_build = "?"
@@ -126,6 +131,8 @@ for path in sorted(glob.glob(os.path.join(out, "*.json"))):
             add(tool, res["test"], res["threads"], [res["tokens_per_s"]["mean"]] * n)
             if "roofline_fraction" in res:
                 roof.setdefault((res["test"], res["threads"]), []).append(res["roofline_fraction"])
+            if "sustained_roofline_fraction" in res:
+                sustained.setdefault((res["test"], res["threads"]), []).append(res["sustained_roofline_fraction"])
     else:
         for res in data:
             llama_build = "%s (%s)" % (res.get("build_commit", "?"), res.get("build_number", "?"))
@@ -162,16 +169,19 @@ load = ("; 1-min load average before the runs %.1f-%.1f on %d CPUs" % (min(loads
 print("%s, %.2f GiB; %s; retort %s; llama.cpp %s; %s rounds x %s reps per tool, alternating, each run after "
       "its own warm-up%s. Tokens/s: mean (min-max) over all repetitions.\n"
       % (datetime.date.today().isoformat(), size / 2**30, cpu, commit, llama_build, rounds, reps, load))
-print("| test | threads | retort t/s | llama.cpp t/s | retort / llama.cpp | retort roofline |")
-print("|---|---|---|---|---|---|")
+print("| test | threads | retort t/s | llama.cpp t/s | retort / llama.cpp | retort roofline |"
+      + (" retort of sustained |" if sustained else ""))
+print("|---|---|---|---|---|---|" + ("---|" if sustained else ""))
 for test, threads in keys:
     a = samples[("retort", test, threads)]
     b = samples[("llama", test, threads)]
     ma, mb = statistics.mean(a), statistics.mean(b)
     rf = roof.get((test, threads))
     rf_s = "%.0f%%" % (100 * statistics.mean(rf)) if rf else ""
-    print("| %s | %d | %.2f (%.2f-%.2f) | %.2f (%.2f-%.2f) | %.2fx | %s |"
-          % (test, threads, ma, min(a), max(a), mb, min(b), max(b), ma / mb, rf_s))
+    sf = sustained.get((test, threads))
+    sf_s = ("%.0f%% |" % (100 * statistics.mean(sf)) if sf else " |") if sustained else ""
+    print("| %s | %d | %.2f (%.2f-%.2f) | %.2f (%.2f-%.2f) | %.2fx | %s |%s"
+          % (test, threads, ma, min(a), max(a), mb, min(b), max(b), ma / mb, rf_s, sf_s))
 if rss:
     print("\nPeak RSS of the bench processes (max over runs; llama-bench sizes its context for the largest test):\n")
     print("| threads | retort | llama-bench |")

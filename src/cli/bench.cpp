@@ -1,9 +1,11 @@
 // `retort bench`: prompt-processing (pp) and generation (tg) speed, generation at a context
 // depth, and aggregate generation with N sequences decoding together, each with a warm-up
 // run then mean/min/max over repetitions. Beside every tg figure: the machine's measured read
-// bandwidth and the roofline it implies (bytes read per token / bandwidth).
+// bandwidth and the roofline it implies (bytes read per token / bandwidth); with --interleave-bw
+// also the roofline at the bandwidth of streaming the model's own weights between repetitions.
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "kernels/packed.h"
 #include "util/bandwidth.h"
 #include "util/fp16.h"
 #include "util/memory.h"
@@ -30,6 +32,7 @@ struct BenchFlags {
     std::vector<int64_t> parallel{1};
     int reps = 5;
     std::string depth_fill = "compute";  // how -d fills the KV cache: "compute" or "random"
+    double interleave_bw = 0;            // seconds of bandwidth probe around each tg repetition
     bool json = false, md = false;
 };
 
@@ -40,6 +43,8 @@ struct Result1 {
     double mean = 0, min = 0, max = 0;  // tokens/s
     double bytes_per_token = 0;         // for tg: weights + KV read per generated token
     double roofline = 0;                // tokens/s the bandwidth allows
+    double sustained_bw = 0;            // --interleave-bw: mean bytes/s of the probes around the repetitions
+    double sustained_roofline = 0;      // tokens/s that bandwidth allows
 };
 
 using Clock = std::chrono::steady_clock;
@@ -85,6 +90,22 @@ Status fill_random(KvCache& kv, int32_t seq, int64_t d, std::mt19937& rng) {
         }
     kv.set_len(seq, d);
     return ok_status();
+}
+
+// The bytes a decode step reads in full: every matrix but the token embedding (one row per
+// token), in the layout the kernels read (packed copies where there are).
+std::vector<ByteRange> token_read_set(const ModelWeights& w) {
+    std::vector<ByteRange> out;
+    auto add = [&](const Matrix& m) {
+        if (m.packed != nullptr)
+            out.push_back({m.packed, (size_t)(m.rows / kPackRows) * packed_group_bytes(m.type(), m.cols)});
+        else
+            out.push_back({m.data, m.size_bytes()});
+    };
+    for (const LayerWeights& l : w.layers)
+        for (const Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) add(*m);
+    add(w.output);
+    return out;
 }
 
 std::string cpu_name() {
@@ -138,6 +159,7 @@ int run_bench(BenchFlags& fl) {
         // Every matrix is read once per step except the embedding table (one row per token).
         const double weight_bytes =
             (double)w.matrix_bytes - (w.output_tied ? 0.0 : (double)w.token_embd.size_bytes());
+        const std::vector<ByteRange> read_set = token_read_set(w);
         const double kv_bytes_per_pos = (double)c.n_layer * 2 * c.n_embd_kv() * (e.kv().options().type == DType::F16 ? 2 : 4);
 
         for (int64_t p : fl.pp) {
@@ -173,7 +195,14 @@ int run_bench(BenchFlags& fl) {
                     }
                 }
                 for (int64_t n : fl.tg) {
+                    // --interleave-bw: probes before every run (warm-up included) and after the last.
+                    std::vector<double> probes;
+                    auto probe = [&] {
+                        if (fl.interleave_bw > 0)
+                            probes.push_back(measure_sustained_read_bandwidth(pool, read_set, fl.interleave_bw));
+                    };
                     auto r = measure(fl.reps, n * par, [&]() -> Result<double> {
+                        probe();
                         for (int64_t s = 0; s < par; ++s) e.truncate((int32_t)s, d);
                         const auto t0 = Clock::now();
                         for (int64_t i = 0; i < n; ++i) {
@@ -184,6 +213,7 @@ int run_bench(BenchFlags& fl) {
                         return std::chrono::duration<double>(Clock::now() - t0).count();
                     });
                     if (!r.ok()) return fail("bench", r.error().message);
+                    probe();
                     r->test = fmt::format("tg{}", n) + (d > 0 ? fmt::format("@d{}", d) : "") +
                               (par > 1 ? fmt::format("x{}", par) : "");
                     r->threads = nt;
@@ -191,6 +221,12 @@ int run_bench(BenchFlags& fl) {
                     const double step_bytes = weight_bytes + par * kv_bytes_per_pos * (d + n / 2.0);
                     r->bytes_per_token = step_bytes / par;
                     r->roofline = bw > 0 ? bw / r->bytes_per_token : 0;
+                    if (!probes.empty()) {
+                        double sum = 0;
+                        for (double b : probes) sum += b;
+                        r->sustained_bw = sum / (double)probes.size();
+                        r->sustained_roofline = r->sustained_bw / r->bytes_per_token;
+                    }
                     results.push_back(r.value());
                 }
             }
@@ -219,6 +255,11 @@ int run_bench(BenchFlags& fl) {
                 o["roofline_tokens_per_s"] = r.roofline;
                 o["roofline_fraction"] = r.mean / r.roofline;
             }
+            if (r.sustained_roofline > 0) {
+                o["sustained_read_gb_per_s"] = r.sustained_bw / 1e9;
+                o["sustained_roofline_tokens_per_s"] = r.sustained_roofline;
+                o["sustained_roofline_fraction"] = r.mean / r.sustained_roofline;
+            }
             j["results"].push_back(o);
         }
         fmt::print("{}\n", j.dump(2));
@@ -226,14 +267,38 @@ int run_bench(BenchFlags& fl) {
     }
     fmt::print("model: {} ({:.2f} GiB)\ncpu: {} | {}\n", model_name, model_bytes / 1073741824.0, cpu_name(), u.machine);
     for (auto [nt, bw] : bandwidths) fmt::print("read bandwidth, {} threads: {:.1f} GB/s\n", nt, bw / 1e9);
-    const bool md = fl.md;
-    if (md) fmt::print("\n| test | threads | tok/s mean | min | max | roofline tok/s | of roofline |\n|---|---|---|---|---|---|---|\n");
-    else fmt::print("\n{:<16} {:>7} {:>11} {:>9} {:>9} {:>14} {:>11}\n", "test", "threads", "tok/s mean", "min", "max", "roofline tok/s", "of roofline");
+    // With --interleave-bw, two more columns: the probes' mean bandwidth and the fraction of the
+    // roofline at that bandwidth.
+    const bool sustained = fl.interleave_bw > 0;
+    std::vector<std::string> head{"test", "threads", "tok/s mean", "min", "max", "roofline tok/s", "of roofline"};
+    if (sustained) head.insert(head.end(), {"sustained GB/s", "of sustained"});
+    auto print_row = [&](const std::vector<std::string>& cells) {
+        if (fl.md) {
+            for (const std::string& c : cells) fmt::print("| {} ", c);
+            fmt::print("|\n");
+            return;
+        }
+        fmt::print("{:<16}", cells[0]);
+        for (size_t i = 1; i < cells.size(); ++i) fmt::print(" {:>{}}", cells[i], std::max<size_t>(head[i].size(), 9));
+        fmt::print("\n");
+    };
+    fmt::print("\n");
+    print_row(head);
+    if (fl.md) print_row(std::vector<std::string>(head.size(), "---"));
     for (const auto& r : results) {
-        const std::string roof = r.roofline > 0 ? fmt::format("{:.2f}", r.roofline) : "—";
-        const std::string frac = r.roofline > 0 ? fmt::format("{:.0f}%", 100 * r.mean / r.roofline) : "—";
-        if (md) fmt::print("| {} | {} | {:.2f} | {:.2f} | {:.2f} | {} | {} |\n", r.test, r.threads, r.mean, r.min, r.max, roof, frac);
-        else fmt::print("{:<16} {:>7} {:>11.2f} {:>9.2f} {:>9.2f} {:>14} {:>11}\n", r.test, r.threads, r.mean, r.min, r.max, roof, frac);
+        const bool roof = r.roofline > 0, sus = r.sustained_roofline > 0;
+        std::vector<std::string> cells{r.test,
+                                       std::to_string(r.threads),
+                                       fmt::format("{:.2f}", r.mean),
+                                       fmt::format("{:.2f}", r.min),
+                                       fmt::format("{:.2f}", r.max),
+                                       roof ? fmt::format("{:.2f}", r.roofline) : "—",
+                                       roof ? fmt::format("{:.0f}%", 100 * r.mean / r.roofline) : "—"};
+        if (sustained) {
+            cells.push_back(sus ? fmt::format("{:.1f}", r.sustained_bw / 1e9) : "—");
+            cells.push_back(sus ? fmt::format("{:.0f}%", 100 * r.mean / r.sustained_roofline) : "—");
+        }
+        print_row(cells);
     }
     fmt::print("\npeak memory {:.1f} MiB\n", peak_rss_bytes() / 1048576.0);
     return 0;
@@ -257,6 +322,11 @@ void register_bench(CLI::App& app, CommandList& commands) {
                     "generation work without the prefill)")
         ->check(CLI::IsMember({"compute", "random"}));
     sub->add_option("-r,--reps", fl->reps, "Repetitions after one warm-up")->check(CLI::Range(1, 1000));
+    sub->add_option("--interleave-bw", fl->interleave_bw,
+                    "Before every run of a tg test and after the last, stream the weights a token reads for this "
+                    "many seconds; each tg figure then also shows its fraction of the roofline at the mean of "
+                    "those probes (on a shared machine the bandwidth moves from second to second)")
+        ->check(CLI::Range(0.0, 60.0));
     auto* j = sub->add_flag("--json", fl->json, "Print JSON");
     sub->add_flag("--md", fl->md, "Print a markdown table")->excludes(j);
     commands.push_back({sub, [fl] { return run_bench(*fl); }});

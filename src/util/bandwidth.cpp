@@ -2,6 +2,8 @@
 
 #include "util/page_buffer.h"
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -43,6 +45,24 @@ __attribute__((target("avx512f"))) uint64_t sum_words_wide(const uint64_t* p, si
 }
 
 bool have_wide_loads() { return __builtin_cpu_supports("avx512f"); }
+
+// Bytes [begin, end) of the ranges taken one after another, summed 8 bytes at a time (a range's
+// last size % 8 bytes are skipped); returns the bytes read.
+uint64_t sum_span(std::span<const ByteRange> ranges, size_t begin, size_t end, bool wide, uint64_t* sink) {
+    uint64_t read = 0;
+    size_t at = 0;  // where the current range starts
+    for (const ByteRange& r : ranges) {
+        const size_t lo = std::max(begin, at), hi = std::min(end, at + r.size);
+        if (lo < hi) {
+            const size_t n = (hi - lo) / 8;
+            const auto* p = reinterpret_cast<const uint64_t*>(r.data + (lo - at));
+            *sink += wide ? sum_words_wide(p, n) : sum_words(p, n);
+            read += n * 8;
+        }
+        at += r.size;
+    }
+    return read;
+}
 }  // namespace
 
 double measure_read_bandwidth(ThreadPool& pool, size_t buffer_bytes, int reps) {
@@ -72,6 +92,31 @@ double measure_read_bandwidth(ThreadPool& pool, size_t buffer_bytes, int reps) {
     volatile uint64_t keep = 0;
     for (uint64_t v : sink) keep = keep + v;
     return best;
+}
+
+double measure_sustained_read_bandwidth(ThreadPool& pool, std::span<const ByteRange> ranges, double seconds) {
+    size_t total = 0;
+    for (const ByteRange& r : ranges) total += r.size;
+    const size_t n_lines = total / 64;
+    if (n_lines == 0) return 0;
+    const bool wide = have_wide_loads();
+    std::vector<uint64_t> sink((size_t)pool.size() * 8);  // one cache line per thread
+    std::atomic<uint64_t> bytes{0};
+    const auto t0 = std::chrono::steady_clock::now();
+    double elapsed = 0;
+    do {
+        pool.run([&](int ith, int nth) {
+            int64_t l0, l1;  // whole cache lines per thread
+            split_range((int64_t)n_lines, ith, nth, &l0, &l1);
+            const size_t end = l1 == (int64_t)n_lines ? total : (size_t)l1 * 64;
+            bytes.fetch_add(sum_span(ranges, (size_t)l0 * 64, end, wide, &sink[(size_t)ith * 8]),
+                            std::memory_order_relaxed);
+        });
+        elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    } while (elapsed < seconds);
+    volatile uint64_t keep = 0;
+    for (uint64_t v : sink) keep = keep + v;
+    return elapsed > 0 ? (double)bytes.load() / elapsed : 0;
 }
 
 }  // namespace retort

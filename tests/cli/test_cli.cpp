@@ -181,6 +181,27 @@ TEST(Cli, BenchJsonHasEveryTest) {
     EXPECT_EQ(bad.rc, 2);
 }
 
+// bench --interleave-bw: every tg result also has the probes' bandwidth and its roofline
+// fraction, the pp results do not; a negative duration is a usage error.
+TEST(Cli, BenchInterleavedProbeAddsSustainedFractions) {
+    Output r = retort("bench -m " + kData + "/tiny/tiny-qwen2-Q4_K_M.gguf -p 8 -n 4 -t 2 -r 2 --interleave-bw 0.01 --json");
+    ASSERT_EQ(r.rc, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j["results"].size(), 2u) << r.out;
+    for (const auto& t : j["results"]) {
+        const bool tg = t["test"] == "tg4";
+        EXPECT_EQ(t.contains("sustained_roofline_fraction"), tg) << t.dump();
+        if (!tg) continue;
+        const double gbs = t["sustained_read_gb_per_s"].get<double>(), f = t["sustained_roofline_fraction"].get<double>();
+        EXPECT_TRUE(gbs > 0.1 && std::isfinite(gbs)) << t.dump();
+        EXPECT_TRUE(f > 0 && std::isfinite(f)) << t.dump();
+    }
+    Output text = retort("bench -m " + kData + "/tiny/tiny-qwen2-Q4_K_M.gguf -p 8 -n 4 -t 1 -r 1 --interleave-bw 0.01");
+    ASSERT_EQ(text.rc, 0) << text.err;
+    EXPECT_NE(text.out.find("of sustained"), std::string::npos) << text.out;
+    EXPECT_EQ(retort("bench -n 4 --interleave-bw -1").rc, 2);
+}
+
 // Bad input: one line of error (plus the usage hint), exit 2, never a signal.
 TEST(Cli, BadInputIsAUsageError) {
     const std::string tiny = kData + "/tiny/tiny-qwen2-Q4_0.gguf";

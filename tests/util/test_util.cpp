@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -62,6 +63,22 @@ TEST(Bandwidth, MeasuresAPlausibleRate) {
     const double bw = measure_read_bandwidth(pool, size_t{64} << 20, 2);
     EXPECT_GT(bw, 1e8);
     EXPECT_LT(bw, 1e13);
+}
+
+// The between-runs probe: ranges of odd sizes read back to back, at least one pass even for 0
+// seconds, as long as asked for otherwise, at a plausible rate; nothing to read gives 0.
+TEST(Bandwidth, SustainedProbeReadsTheRangesForTheTimeAsked) {
+    constexpr size_t kMiB = size_t{1} << 20;
+    std::vector<uint8_t> a(40 * kMiB + 3, 1), b(8 * kMiB + 5, 2), c(16 * kMiB, 3);
+    const ByteRange ranges[] = {{a.data(), a.size()}, {b.data(), b.size()}, {c.data(), c.size()}};
+    ThreadPool pool(2);
+    EXPECT_GT(measure_sustained_read_bandwidth(pool, ranges, 0.0), 1e8);
+    const auto t0 = std::chrono::steady_clock::now();
+    const double bw = measure_sustained_read_bandwidth(pool, ranges, 0.2);
+    EXPECT_GE(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 0.2);
+    EXPECT_GT(bw, 1e8);
+    EXPECT_LT(bw, 1e13);
+    EXPECT_EQ(measure_sustained_read_bandwidth(pool, {}, 0.1), 0.0);
 }
 
 // Huge pages only back aligned 2 MiB ranges: a large buffer must start on one, and every size
