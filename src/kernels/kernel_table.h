@@ -60,6 +60,24 @@ using AttnAccumFn = void (*)(int64_t n, int64_t hd, const float* rows, int64_t s
 using ExpSumFn = float (*)(int64_t n, float* x, float max);
 using F16ToF32Fn = void (*)(int64_t n, const uint16_t* x, float* y);
 
+// Attention of the g query heads of a GQA group over one block of an F16 KV cache, n rows of
+// their KV head (row i at rows + i * stride elements, hd of them), each row read once for all
+// g heads:
+//   attn_scores_f16: s[j * ls + i] = scale * dot(q + j * hd, row i); mx[j] = max(mx[j], those)
+//   attn_accum_f16:  o[j * hd + d] += sum_i p[j * lp + i] * row_i[d]
+// for j < g, i < n, d < hd. `next` (may be null): n_next rows (same stride) the caller reads
+// after these, prefetched while these are processed: cache blocks lie anywhere in memory, so the
+// hardware prefetcher cannot run ahead across them.
+struct F16Rows {
+    const uint16_t* rows;
+    int64_t n, stride;
+    const uint16_t* next;
+    int64_t n_next;
+};
+using AttnScoresF16Fn = void (*)(const F16Rows& k, int64_t hd, int64_t g, const float* q, float scale, float* s,
+                                 int64_t ls, float* mx);
+using AttnAccumF16Fn = void (*)(const F16Rows& v, int64_t hd, int64_t g, const float* p, int64_t lp, float* o);
+
 // The FFN's SwiGLU gate: g[i] = silu(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i] for i < n.
 using SiluMulFn = void (*)(int64_t n, float* g, const float* u);
 
@@ -74,6 +92,9 @@ void ref_attn_accum(int64_t n, int64_t hd, const float* rows, int64_t stride, co
 float ref_exp_sum(int64_t n, float* x, float max);
 void ref_f16_to_f32(int64_t n, const uint16_t* x, float* y);
 void ref_silu_mul(int64_t n, float* g, const float* u);
+void ref_attn_scores_f16(const F16Rows& k, int64_t hd, int64_t g, const float* q, float scale, float* s, int64_t ls,
+                         float* mx);
+void ref_attn_accum_f16(const F16Rows& v, int64_t hd, int64_t g, const float* p, int64_t lp, float* o);
 
 struct KernelTable {
     const char* isa = "ref";                 // "ref", "avx2", "avx512"
@@ -90,6 +111,8 @@ struct KernelTable {
     ExpSumFn exp_sum = ref_exp_sum;
     F16ToF32Fn f16_to_f32 = ref_f16_to_f32;
     SiluMulFn silu_mul = ref_silu_mul;
+    AttnScoresF16Fn attn_scores_f16 = ref_attn_scores_f16;
+    AttnAccumF16Fn attn_accum_f16 = ref_attn_accum_f16;
 };
 
 // The scalar reference table: every supported weight type and activation type is filled.

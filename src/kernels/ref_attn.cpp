@@ -2,6 +2,7 @@
 // F16 or f32 row, and the block-of-rows forms the decoder uses). Dots accumulate in double:
 // they are the oracle the SIMD versions are held to.
 
+#include "kernels/attn_by_heads.h"
 #include "kernels/kernel_table.h"
 #include "util/fp16.h"
 
@@ -60,6 +61,15 @@ void ref_f16_to_f32(int64_t n, const uint16_t* x, float* y) {
 // of reference.
 void ref_silu_mul(int64_t n, float* g, const float* u) {
     for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+void ref_attn_scores_f16(const F16Rows& k, int64_t hd, int64_t g, const float* q, float scale, float* s, int64_t ls,
+                         float* mx) {
+    attn_scores_f16_by_heads<ref_f16_to_f32, ref_attn_scores>(k, hd, g, q, scale, s, ls, mx);
+}
+
+void ref_attn_accum_f16(const F16Rows& v, int64_t hd, int64_t g, const float* p, int64_t lp, float* o) {
+    attn_accum_f16_by_heads<ref_f16_to_f32, ref_attn_accum>(v, hd, g, p, lp, o);
 }
 
 }  // namespace retort

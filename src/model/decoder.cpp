@@ -59,8 +59,8 @@ Decoder::Decoder(const Model& model, const KernelTable& kernels, ThreadPool& poo
 size_t Decoder::scratch_bytes_for(const ModelConfig& c, int64_t n_batch, int64_t n_ctx, int n_threads) {
     const size_t per_tok = 4 * (size_t)(3 * c.n_embd + 2 * c.n_embd_q() + 2 * c.n_embd_kv() + 2 * c.n_ff + c.n_rot);
     const size_t acts = (size_t)n_batch * (size_t)(c.n_ff + c.n_embd) * 2;  // converted activations, ~<= f16
-    // Per thread: scores of the GQA group over the context, plus one KV block in f32 (32 rows).
-    const size_t attn = (size_t)n_threads * 4 * ((size_t)c.n_gqa() * (size_t)(n_ctx + 2) + 32 * (size_t)c.head_dim);
+    // Per thread: scores of the GQA group over the context, its maxima and sums.
+    const size_t attn = (size_t)n_threads * 4 * (size_t)c.n_gqa() * (size_t)(n_ctx + 2);
     const size_t logits = 4 * (size_t)c.n_vocab * (size_t)n_batch;
     return per_tok * (size_t)n_batch + acts + attn + logits;
 }
@@ -163,12 +163,13 @@ void Decoder::rope(float* x, int64_t n_tok, int64_t n_heads) {
 }
 
 // softmax(q·Kᵀ / sqrt(head_dim)) · V per query head over positions [0, pos] of its sequence.
-// One task per (token, KV head): the query heads sharing that KV head read each K/V row once.
 // One task per (token, KV head): the g query heads of the GQA group share each K and V row.
-// The cache is walked block by block (a block's positions are consecutive rows); an F16
-// block is converted to f32 once for all g heads. Pass 1 writes every head's scores and their
-// max, then exp and sum; pass 2 adds the p-weighted V rows into the output heads, which are
-// divided by the sums at the end.
+// The cache is walked block by block (a block's positions are consecutive rows). Pass 1 writes
+// every head's scores and their max, then exp and sum; pass 2 adds the p-weighted V rows into
+// the output heads, which are divided by the sums at the end. An F16 cache goes through the
+// table's group kernels, which read each row once for all g heads and prefetch the block read
+// next (the next K block; after the last, the first V block); an f32 cache runs the one-head
+// kernels on the rows where they lie.
 void Decoder::attention(int64_t il, const Batch& b, int64_t t0, int64_t n_tok, const KvCache& kv) {
     const int64_t hd = cfg_.head_dim, n_kv = cfg_.n_head_kv, g = cfg_.n_gqa();
     const bool f16 = kv.options().type == DType::F16;
@@ -184,55 +185,51 @@ void Decoder::attention(int64_t il, const Batch& b, int64_t t0, int64_t n_tok, c
             const int64_t t = task / n_kv, hk = task % n_kv;
             const int32_t seq = b.seq[t0 + t];
             const int64_t n_pos = b.pos[t0 + t] + 1;  // causal: positions 0..pos
-            const size_t need = (size_t)(g * (n_pos + 2) + block * hd);
+            const size_t need = (size_t)(g * (n_pos + 2));
             if (scratch.size() < need) scratch.resize(need);
             float* mx = scratch.data();                   // [g]: max score per head
             float* inv_sum = mx + g;                      // [g]: 1 / softmax denominator
             float* scores = inv_sum + g;                  // [g, n_pos]
-            float* rows32 = scores + g * n_pos;           // [block, hd]: one block of K or V in f32
             const float* q = &q_[(size_t)((t * cfg_.n_head + hk * g) * hd)];  // g heads, contiguous
-            // The rows of positions p0 .. p0+n-1 (one block) for this KV head, as f32 rows.
-            auto block_rows = [&](bool v, int64_t p0, int64_t n, int64_t* stride) -> const float* {
-                const uint8_t* first = (v ? kv.v_row(il, seq, p0) : kv.k_row(il, seq, p0)) + (size_t)(hk * hd) * (f16 ? 2 : 4);
-                if (!f16) {
-                    *stride = row_elems;
-                    return reinterpret_cast<const float*>(first);
+            float* o = &attn_[(size_t)((t * cfg_.n_head + hk * g) * hd)];
+            // This KV head's part of the row of position p.
+            auto head_row = [&](bool v, int64_t p) {
+                return (v ? kv.v_row(il, seq, p) : kv.k_row(il, seq, p)) + (size_t)(hk * hd) * (f16 ? 2 : 4);
+            };
+            // The block of positions p0.. of K or V as F16Rows, with the block read after it as `next`.
+            auto f16_block = [&](bool v, int64_t p0) {
+                F16Rows r{reinterpret_cast<const uint16_t*>(head_row(v, p0)), std::min(block, n_pos - p0), row_elems,
+                          nullptr, 0};
+                const bool last = p0 + block >= n_pos;
+                if (!(v && last)) {
+                    const int64_t p1 = last ? 0 : p0 + block;  // after K's last block: V's first
+                    r.next = reinterpret_cast<const uint16_t*>(head_row(v || last, p1));
+                    r.n_next = std::min(block, n_pos - p1);
                 }
-                for (int64_t i = 0; i < n; ++i)
-                    kt_.f16_to_f32(hd, reinterpret_cast<const uint16_t*>(first) + i * row_elems, rows32 + i * hd);
-                *stride = hd;
-                return rows32;
+                return r;
             };
-            // The next block's rows of this head, requested while this block is processed:
-            // blocks sit anywhere in the pool, and a head's slice of each row is a strided
-            // pattern the hardware prefetcher picks up too late (measured: the first load of
-            // every row stalled).
-            const size_t head_bytes = (size_t)hd * (f16 ? 2 : 4);
-            auto prefetch_block = [&](bool v, int64_t p0) {
-                if (p0 >= n_pos) return;
-                const int64_t n = std::min(block, n_pos - p0);
-                const uint8_t* first = (v ? kv.v_row(il, seq, p0) : kv.k_row(il, seq, p0)) + (size_t)hk * head_bytes;
-                for (int64_t i = 0; i < n; ++i)
-                    for (size_t off = 0; off < head_bytes; off += 64) __builtin_prefetch(first + i * kv.row_bytes() + off);
-            };
+            auto f32_block = [&](bool v, int64_t p0) { return reinterpret_cast<const float*>(head_row(v, p0)); };
             std::fill(mx, mx + g, -INFINITY);
             for (int64_t p0 = 0; p0 < n_pos; p0 += block) {
+                if (f16) {
+                    kt_.attn_scores_f16(f16_block(false, p0), hd, g, q, scale, scores + p0, n_pos, mx);
+                    continue;
+                }
                 const int64_t n = std::min(block, n_pos - p0);
-                prefetch_block(false, p0 + block);
-                int64_t stride = 0;
-                const float* rows = block_rows(false, p0, n, &stride);
                 for (int64_t j = 0; j < g; ++j)
-                    mx[j] = std::max(mx[j], kt_.attn_scores(n, hd, rows, stride, q + j * hd, scale, scores + j * n_pos + p0));
+                    mx[j] = std::max(mx[j], kt_.attn_scores(n, hd, f32_block(false, p0), row_elems, q + j * hd, scale,
+                                                            scores + j * n_pos + p0));
             }
             for (int64_t j = 0; j < g; ++j) inv_sum[j] = 1.0f / kt_.exp_sum(n_pos, scores + j * n_pos, mx[j]);
-            float* o = &attn_[(size_t)((t * cfg_.n_head + hk * g) * hd)];
             std::fill(o, o + g * hd, 0.0f);
             for (int64_t p0 = 0; p0 < n_pos; p0 += block) {
+                if (f16) {
+                    kt_.attn_accum_f16(f16_block(true, p0), hd, g, scores + p0, n_pos, o);
+                    continue;
+                }
                 const int64_t n = std::min(block, n_pos - p0);
-                prefetch_block(true, p0 + block);
-                int64_t stride = 0;
-                const float* rows = block_rows(true, p0, n, &stride);
-                for (int64_t j = 0; j < g; ++j) kt_.attn_accum(n, hd, rows, stride, scores + j * n_pos + p0, o + j * hd);
+                for (int64_t j = 0; j < g; ++j)
+                    kt_.attn_accum(n, hd, f32_block(true, p0), row_elems, scores + j * n_pos + p0, o + j * hd);
             }
             for (int64_t j = 0; j < g; ++j)
                 for (int64_t d = 0; d < hd; ++d) o[j * hd + d] *= inv_sum[j];

@@ -1,5 +1,5 @@
 // The attention helpers of every SIMD table (dot_f16_f32, axpy_f16_f32, dot_f32, axpy_f32, the
-// block forms, and the FFN's silu_mul) against the scalar references in kernels/ref_attn.cpp:
+// block forms, the F16 group forms, and the FFN's silu_mul) against the scalar references in kernels/ref_attn.cpp:
 // NMSE <= 1e-7 over ragged lengths (every tail of the unrolled loops, head sizes 64/128) and rows
 // at element offsets 0..3.
 
@@ -153,6 +153,51 @@ TEST_P(SimdAttn, BlockScoresAccumExpAndConvert) {
     table_->exp_sum((int64_t)x.size(), x.data(), 0.0f);
     for (float v : x) EXPECT_TRUE(v >= 0 && v <= 1) << v;
     EXPECT_EQ(x[3], 1.0f);
+}
+
+// The F16 group forms: g = 1..8 heads of head sizes 64, 128, 256 (the fused AVX-512 path) and
+// 80, 136 (its by-heads fallback), n = 1..33 rows at a stride larger than the head, with and
+// without a next block to prefetch. Scores within NMSE of the reference, each head's max the
+// max of its old value and its scores, nothing written past n in a scores row or past the g
+// heads of the output.
+TEST_P(SimdAttn, GroupF16ScoresAndAccum) {
+    Nmse scores, accum;
+    for (int64_t hd : {64, 80, 128, 136, 256})
+        for (int64_t g : {1, 3, 6, 7, 8})
+            for (int64_t n : {1, 2, 7, 15, 16, 17, 32, 33}) {
+                const int64_t stride = 2 * hd + 8, ls = n + 5, lp = n + 3;
+                const uint32_t seed = (uint32_t)(100000 * g + 1000 * hd + n);
+                const std::vector<uint16_t> k = to_f16(simd_test::normal_floats(n * stride, seed));
+                const std::vector<uint16_t> next = to_f16(simd_test::normal_floats(n * stride, seed + 1));
+                const std::vector<float> q = simd_test::normal_floats(g * hd, seed + 2);
+                const F16Rows rows{k.data(), n, stride, n % 2 ? next.data() : nullptr, n % 2 ? std::min<int64_t>(n, 5) : 0};
+                const float scale = 1.0f / std::sqrt((float)hd);
+                std::vector<float> want_s((size_t)(g * ls), -7.0f), got_s = want_s;
+                std::vector<float> mx0((size_t)g, -INFINITY);
+                mx0[0] = 50.0f;  // an earlier block's max, larger than these scores
+                std::vector<float> want_mx = mx0, got_mx = mx0;
+                ref_attn_scores_f16(rows, hd, g, q.data(), scale, want_s.data(), ls, want_mx.data());
+                table_->attn_scores_f16(rows, hd, g, q.data(), scale, got_s.data(), ls, got_mx.data());
+                for (int64_t j = 0; j < g; ++j) {
+                    const float* gs = &got_s[(size_t)(j * ls)];
+                    for (int64_t i = 0; i < n; ++i) scores.add(gs[i], want_s[(size_t)(j * ls + i)]);
+                    for (int64_t i = n; i < ls; ++i) ASSERT_EQ(gs[i], -7.0f) << "wrote past n, head " << j;
+                    ASSERT_EQ(got_mx[(size_t)j], std::max(mx0[(size_t)j], *std::max_element(gs, gs + n)))
+                        << "hd=" << hd << " g=" << g << " n=" << n << " head " << j;
+                    ASSERT_NEAR(got_mx[(size_t)j], want_mx[(size_t)j], 1e-4 * (1 + std::fabs(want_mx[(size_t)j])));
+                }
+
+                std::vector<float> p((size_t)(g * lp));
+                for (size_t i = 0; i < p.size(); ++i) p[i] = std::exp(-0.1f * (float)(i % 17));
+                const std::vector<float> o0 = simd_test::normal_floats(g * hd + 16, seed + 3);
+                std::vector<float> want_o = o0, got_o = o0;
+                ref_attn_accum_f16(rows, hd, g, p.data(), lp, want_o.data());
+                table_->attn_accum_f16(rows, hd, g, p.data(), lp, got_o.data());
+                for (int64_t d = 0; d < g * hd; ++d) accum.add(got_o[(size_t)d], want_o[(size_t)d]);
+                for (size_t d = (size_t)(g * hd); d < o0.size(); ++d) ASSERT_EQ(got_o[d], o0[d]) << "wrote past g heads";
+            }
+    EXPECT_LE(scores.value(), kNmse);
+    EXPECT_LE(accum.value(), kNmse);
 }
 
 // The FFN gate against ref_silu_mul: every element within 1e-6 relative (the polynomial exp

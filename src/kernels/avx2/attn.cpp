@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/attn_by_heads.h"
 #include "kernels/avx2/avx2_common.h"
 #include "kernels/avx2/kernels_avx2.h"
 
@@ -140,6 +141,16 @@ void silu_mul(int64_t n, float* g, const float* u) {
         const __m256 s = _mm256_div_ps(num, _mm256_add_ps(one, t));
         _mm256_maskstore_ps(g + i, k, _mm256_mul_ps(_mm256_mul_ps(x, s), _mm256_maskload_ps(u + i, k)));
     }
+}
+
+// F16 group attention: a tile of rows converted, then one head at a time (attn_by_heads.h).
+void attn_scores_f16(const F16Rows& k, int64_t hd, int64_t g, const float* q, float scale, float* s, int64_t ls,
+                     float* mx) {
+    attn_scores_f16_by_heads<f16_to_f32, attn_scores>(k, hd, g, q, scale, s, ls, mx);
+}
+
+void attn_accum_f16(const F16Rows& v, int64_t hd, int64_t g, const float* p, int64_t lp, float* o) {
+    attn_accum_f16_by_heads<f16_to_f32, attn_accum>(v, hd, g, p, lp, o);
 }
 
 }  // namespace retort::avx2

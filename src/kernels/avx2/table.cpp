@@ -37,6 +37,8 @@ void add_avx2_kernels(KernelTable& t) {
     t.exp_sum = avx2::exp_sum;
     t.f16_to_f32 = avx2::f16_to_f32;
     t.silu_mul = avx2::silu_mul;
+    t.attn_scores_f16 = avx2::attn_scores_f16;
+    t.attn_accum_f16 = avx2::attn_accum_f16;
 }
 
 }  // namespace retort

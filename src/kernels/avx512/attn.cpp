@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/attn_by_heads.h"
 #include "kernels/avx512/kernels_avx512.h"
 
 namespace retort::avx512 {
@@ -148,6 +149,143 @@ void silu_mul(int64_t n, float* g, const float* u) {
         const __m512 num = _mm512_mask_blend_ps(neg, one, t);
         const __m512 s = _mm512_div_ps(num, _mm512_add_ps(one, t));
         _mm512_mask_storeu_ps(g + i, k, _mm512_mul_ps(_mm512_mul_ps(x, s), _mm512_maskz_loadu_ps(k, u + i)));
+    }
+}
+
+// F16 group attention (kernel_table.h). Each K or V row is read once for the g heads of its GQA
+// group, straight from the cache: the previous form converted a block to f32 row by row through
+// the table, then ran one head at a time over it, which perf put at 20% (the conversion calls,
+// stalled on the rows from DRAM) + 15% (scores, a horizontal sum per head and row) + 8% of a
+// 2-thread decode at depth 16384.
+namespace {
+
+// Lane i of the result = the sum of v[i]'s 16 lanes. Four rounds of pairing (128-bit lanes
+// across registers, then floats within lanes) leave row 4k + L at float 4L + k; one permute
+// puts it back. 30 shuffles and 15 adds for 16 sums, against 4-5 operations per sum alone.
+inline __m512 sum16(const __m512 (&v)[16]) {
+    __m512 a[8], b[4], c[2];
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; ++k)  // a[k]: row 2k in lanes 0-1, row 2k + 1 in lanes 2-3
+        a[k] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0x44),
+                             _mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0xEE));
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k)  // b[k]: row 4k + L in lane L
+        b[k] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * k], a[2 * k + 1], 0x88),
+                             _mm512_shuffle_f32x4(a[2 * k], a[2 * k + 1], 0xDD));
+#pragma GCC unroll 2
+    for (int k = 0; k < 2; ++k)  // c[k]: rows 8k + L and 8k + 4 + L in lane L, 2 floats each
+        c[k] = _mm512_add_ps(_mm512_shuffle_ps(b[2 * k], b[2 * k + 1], 0x44),
+                             _mm512_shuffle_ps(b[2 * k], b[2 * k + 1], 0xEE));
+    const __m512 d = _mm512_add_ps(_mm512_shuffle_ps(c[0], c[1], 0x88), _mm512_shuffle_ps(c[0], c[1], 0xDD));
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), d);
+}
+
+// Row i of `next`, asked for while row i of this block is processed: a few prefetches per row
+// rather than a burst of them per block.
+inline void prefetch_next_row(const F16Rows& r, int64_t i, int64_t hd) {
+    if (r.next == nullptr || i >= r.n_next) return;
+    const char* row = reinterpret_cast<const char*>(r.next + i * r.stride);
+    for (int64_t b = 0; b < hd * 2; b += 64) _mm_prefetch(row + b, _MM_HINT_T0);
+}
+
+constexpr int64_t kTileRows = 16;
+constexpr int64_t kMaxFusedHd = 256;
+
+// Scores of the g heads against one tile of kTileRows f32 rows (hd = 16 c_n; rows past m are
+// zeros): per head, 16 dot products as 16 registers of lanes, then sum16.
+void scores_tile(const float* tile, int64_t c_n, int64_t m, int64_t g, const float* q, __m512 scale, float* s,
+                 int64_t ls, float* mx) {
+    const int64_t hd = 16 * c_n;
+    const __mmask16 keep = m >= 16 ? (__mmask16)0xFFFF : first_n(m);
+    for (int64_t j = 0; j < g; ++j) {
+        const float* qj = q + j * hd;
+        __m512 acc[16];
+#pragma GCC unroll 16
+        for (int r = 0; r < 16; ++r) acc[r] = _mm512_setzero_ps();
+        for (int64_t c = 0; c < c_n; ++c) {
+            const __m512 qc = _mm512_loadu_ps(qj + 16 * c);
+#pragma GCC unroll 16
+            for (int r = 0; r < 16; ++r) acc[r] = _mm512_fmadd_ps(_mm512_load_ps(tile + r * hd + 16 * c), qc, acc[r]);
+        }
+        const __m512 sc = _mm512_mul_ps(sum16(acc), scale);
+        _mm512_mask_storeu_ps(s + j * ls, keep, sc);
+        mx[j] = std::max(mx[j], _mm512_mask_reduce_max_ps(keep, sc));
+    }
+}
+
+// o[j * hd + c0 ..] += sum_i p[j * lp + i] * row_i[c0 ..] for GH heads and NC registers of
+// columns: GH x NC accumulators stay in registers over all the rows.
+template <int GH, int NC>
+void accum_tile(const F16Rows& v, int64_t hd, int64_t c0, const float* p, int64_t lp, float* o, bool prefetch) {
+    __m512 acc[GH][NC];
+#pragma GCC unroll 4
+    for (int j = 0; j < GH; ++j)
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; ++c) acc[j][c] = _mm512_loadu_ps(o + j * hd + c0 + 16 * c);
+    for (int64_t i = 0; i < v.n; ++i) {
+        if (prefetch) prefetch_next_row(v, i, hd);
+        const uint16_t* src = v.rows + i * v.stride + c0;
+        __m512 x[NC];
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; ++c) x[c] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(src + 16 * c)));
+#pragma GCC unroll 4
+        for (int j = 0; j < GH; ++j) {
+            const __m512 pj = _mm512_set1_ps(p[j * lp + i]);
+#pragma GCC unroll 4
+            for (int c = 0; c < NC; ++c) acc[j][c] = _mm512_fmadd_ps(pj, x[c], acc[j][c]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < GH; ++j)
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; ++c) _mm512_storeu_ps(o + j * hd + c0 + 16 * c, acc[j][c]);
+}
+
+using AccumTileFn = void (*)(const F16Rows&, int64_t, int64_t, const float*, int64_t, float*, bool);
+template <int GH>
+constexpr AccumTileFn kAccumTiles[4] = {accum_tile<GH, 1>, accum_tile<GH, 2>, accum_tile<GH, 3>, accum_tile<GH, 4>};
+constexpr const AccumTileFn* kAccumTilesByHeads[4] = {kAccumTiles<1>, kAccumTiles<2>, kAccumTiles<3>, kAccumTiles<4>};
+
+}  // namespace
+
+void attn_scores_f16(const F16Rows& k, int64_t hd, int64_t g, const float* q, float scale, float* s, int64_t ls,
+                     float* mx) {
+    if (hd % 16 != 0 || hd > kMaxFusedHd)
+        return attn_scores_f16_by_heads<f16_to_f32, attn_scores>(k, hd, g, q, scale, s, ls, mx);
+    const int64_t c_n = hd / 16;
+    alignas(64) float tile[kTileRows * kMaxFusedHd];
+    const __m512 sc = _mm512_set1_ps(scale);
+    for (int64_t i0 = 0; i0 < k.n; i0 += kTileRows) {
+        const int64_t m = std::min(kTileRows, k.n - i0);
+        for (int64_t r = 0; r < kTileRows; ++r) {
+            float* dst = tile + r * hd;
+            if (r >= m) {
+                for (int64_t c = 0; c < c_n; ++c) _mm512_store_ps(dst + 16 * c, _mm512_setzero_ps());
+                continue;
+            }
+            prefetch_next_row(k, i0 + r, hd);
+            const uint16_t* src = k.rows + (i0 + r) * k.stride;
+            for (int64_t c = 0; c < c_n; ++c)
+                _mm512_store_ps(dst + 16 * c, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(src + 16 * c))));
+        }
+        scores_tile(tile, c_n, m, g, q, sc, s + i0, ls, mx);
+    }
+}
+
+void attn_accum_f16(const F16Rows& v, int64_t hd, int64_t g, const float* p, int64_t lp, float* o) {
+    if (hd % 16 != 0) return attn_accum_f16_by_heads<f16_to_f32, attn_accum>(v, hd, g, p, lp, o);
+    // Heads in nearly equal groups of at most 4 (6 -> 3 + 3), columns 64 at a time: at most 16
+    // accumulators. The first pass over the rows reads them from memory and prefetches the next
+    // block; the others find them in L1.
+    const int64_t n_groups = (g + 3) / 4, per_group = (g + n_groups - 1) / n_groups;
+    bool first = true;
+    for (int64_t j0 = 0; j0 < g; j0 += per_group) {
+        const int64_t gh = std::min(per_group, g - j0);
+        for (int64_t c0 = 0; c0 < hd; c0 += 64) {
+            const int64_t nc = std::min<int64_t>(4, (hd - c0) / 16);
+            kAccumTilesByHeads[gh - 1][nc - 1](v, hd, c0, p + j0 * lp, lp, o + j0 * hd, first);
+            first = false;
+        }
     }
 }
 

@@ -88,5 +88,8 @@ void attn_accum(int64_t n, int64_t hd, const float* rows, int64_t stride, const 
 float exp_sum(int64_t n, float* x, float max);
 void f16_to_f32(int64_t n, const uint16_t* x, float* y);
 void silu_mul(int64_t n, float* g, const float* u);  // attn.cpp, for its exp
+void attn_scores_f16(const F16Rows& k, int64_t hd, int64_t g, const float* q, float scale, float* s, int64_t ls,
+                     float* mx);
+void attn_accum_f16(const F16Rows& v, int64_t hd, int64_t g, const float* p, int64_t lp, float* o);
 
 }  // namespace retort::avx512

@@ -52,6 +52,8 @@ void add_avx512_kernels(KernelTable& t) {
     t.exp_sum = avx512::exp_sum;
     t.f16_to_f32 = avx512::f16_to_f32;
     t.silu_mul = avx512::silu_mul;
+    t.attn_scores_f16 = avx512::attn_scores_f16;
+    t.attn_accum_f16 = avx512::attn_accum_f16;
 }
 
 }  // namespace retort

@@ -1,0 +1,53 @@
+// The F16 group-attention entries of the KernelTable (attn_scores_f16, attn_accum_f16) composed
+// from a table's one-head f32 kernels: the block is converted to f32 a tile of rows at a time,
+// then every head of the group runs over the tile. The ref table's entries (the oracle) and the
+// AVX2 table's are this; AVX-512 has fused kernels that convert each row in registers.
+#pragma once
+
+#include "kernels/kernel_table.h"
+
+#include <algorithm>
+#include <cassert>
+
+namespace retort {
+
+// Floats of f32 rows converted at a time (16 rows of head_dim 128 in 8 KB, on the stack).
+constexpr int64_t kByHeadsTileFloats = 2048;
+
+// Asks for all of the next rows' bytes at once.
+inline void prefetch_f16_rows(const F16Rows& r, int64_t hd) {
+    if (r.next == nullptr) return;
+    for (int64_t i = 0; i < r.n_next; ++i)
+        for (int64_t b = 0; b < hd * 2; b += 64)
+            __builtin_prefetch(reinterpret_cast<const char*>(r.next + i * r.stride) + b);
+}
+
+template <F16ToF32Fn kToF32, AttnScoresFn kScores>
+void attn_scores_f16_by_heads(const F16Rows& k, int64_t hd, int64_t g, const float* q, float scale, float* s,
+                              int64_t ls, float* mx) {
+    assert(hd <= kByHeadsTileFloats);
+    prefetch_f16_rows(k, hd);
+    float tile[kByHeadsTileFloats];
+    const int64_t tile_rows = kByHeadsTileFloats / hd;
+    for (int64_t i0 = 0; i0 < k.n; i0 += tile_rows) {
+        const int64_t m = std::min(tile_rows, k.n - i0);
+        for (int64_t i = 0; i < m; ++i) kToF32(hd, k.rows + (i0 + i) * k.stride, tile + i * hd);
+        for (int64_t j = 0; j < g; ++j)
+            mx[j] = std::max(mx[j], kScores(m, hd, tile, hd, q + j * hd, scale, s + j * ls + i0));
+    }
+}
+
+template <F16ToF32Fn kToF32, AttnAccumFn kAccum>
+void attn_accum_f16_by_heads(const F16Rows& v, int64_t hd, int64_t g, const float* p, int64_t lp, float* o) {
+    assert(hd <= kByHeadsTileFloats);
+    prefetch_f16_rows(v, hd);
+    float tile[kByHeadsTileFloats];
+    const int64_t tile_rows = kByHeadsTileFloats / hd;
+    for (int64_t i0 = 0; i0 < v.n; i0 += tile_rows) {
+        const int64_t m = std::min(tile_rows, v.n - i0);
+        for (int64_t i = 0; i < m; ++i) kToF32(hd, v.rows + (i0 + i) * v.stride, tile + i * hd);
+        for (int64_t j = 0; j < g; ++j) kAccum(m, hd, tile, hd, p + j * lp + i0, o + j * hd);
+    }
+}
+
+}  // namespace retort
