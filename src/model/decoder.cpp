@@ -29,6 +29,16 @@ void store_kv_row(const KernelTable& kt, uint8_t* dst, const float* src, int64_t
     else std::memcpy(dst, src, (size_t)n * sizeof(float));
 }
 
+// Attention splits a token's positions into chunks of this many cache blocks (512 positions at
+// the default block size): one task each, so a decode step at depth spreads over every thread.
+// A task reads whole cache rows, every KV head of its positions: with one task per KV head, each
+// thread read every other 256 bytes of the rows, which streams at 19 GB/s on the 2-core VMs we
+// measure on against 49 GB/s for contiguous halves. The chunking depends on the position count
+// alone, so a token's result does not depend on the batch or the thread count.
+constexpr int64_t kAttnChunkBlocks = 16;
+// Partial results of split tokens are combined after each wave of tasks that fits this.
+constexpr size_t kAttnPartialBytes = size_t{8} << 20;
+
 }  // namespace
 
 Decoder::Decoder(const Model& model, const KernelTable& kernels, ThreadPool& pool, int64_t n_batch)
@@ -59,8 +69,13 @@ Decoder::Decoder(const Model& model, const KernelTable& kernels, ThreadPool& poo
 size_t Decoder::scratch_bytes_for(const ModelConfig& c, int64_t n_batch, int64_t n_ctx, int n_threads) {
     const size_t per_tok = 4 * (size_t)(3 * c.n_embd + 2 * c.n_embd_q() + 2 * c.n_embd_kv() + 2 * c.n_ff + c.n_rot);
     const size_t acts = (size_t)n_batch * (size_t)(c.n_ff + c.n_embd) * 2;  // converted activations, ~<= f16
-    // Per thread: scores of the GQA group over the context, its maxima and sums.
-    const size_t attn = (size_t)n_threads * 4 * (size_t)c.n_gqa() * (size_t)(n_ctx + 2);
+    // Per thread: one chunk's scores, maxima and sums for every head (at the default block size
+    // of 32); the split tokens' partial results, up to kAttnPartialBytes a wave unless one token needs more.
+    const int64_t chunk = kAttnChunkBlocks * 32, n_chunks = (n_ctx + chunk - 1) / chunk;
+    const size_t slot_bytes = 4 * (size_t)(c.n_head * (c.head_dim + 2));
+    const size_t attn = (size_t)n_threads * 4 * (size_t)c.n_head * (size_t)(std::min(n_ctx, chunk) + 2) +
+                        std::max((size_t)n_chunks * slot_bytes,
+                                 std::min(kAttnPartialBytes, (size_t)(n_batch * n_chunks) * slot_bytes));
     const size_t logits = 4 * (size_t)c.n_vocab * (size_t)n_batch;
     return per_tok * (size_t)n_batch + acts + attn + logits;
 }
@@ -70,6 +85,7 @@ size_t Decoder::scratch_bytes() const {
                 gate_.size() + up_.size() + rope_cos_.size() + rope_sin_.size()) * sizeof(float);
     n += act_.bytes.capacity() + act2_.bytes.capacity();
     for (const auto& s : attn_scratch_) n += s.capacity() * sizeof(float);
+    n += attn_partials_.capacity() * sizeof(float);
     return n;
 }
 
@@ -162,79 +178,148 @@ void Decoder::rope(float* x, int64_t n_tok, int64_t n_heads) {
     }
 }
 
-// softmax(q·Kᵀ / sqrt(head_dim)) · V per query head over positions [0, pos] of its sequence.
-// One task per (token, KV head): the g query heads of the GQA group share each K and V row.
-// The cache is walked block by block (a block's positions are consecutive rows). Pass 1 writes
-// every head's scores and their max, then exp and sum; pass 2 adds the p-weighted V rows into
-// the output heads, which are divided by the sums at the end. An F16 cache goes through the
-// table's group kernels, which read each row once for all g heads and prefetch the block read
-// next (the next K block; after the last, the first V block); an f32 cache runs the one-head
-// kernels on the rows where they lie.
+// softmax(q·Kᵀ / sqrt(head_dim)) · V per query head over positions [0, pos] of its sequence, as
+// tasks of one token and one chunk of positions (kAttnChunkBlocks), run over the pool. A token
+// with one chunk writes its output directly; one with more leaves each chunk's maxima, sums and
+// unnormalized output in a slot, and combine_chunks merges them in chunk order.
 void Decoder::attention(int64_t il, const Batch& b, int64_t t0, int64_t n_tok, const KvCache& kv) {
-    const int64_t hd = cfg_.head_dim, n_kv = cfg_.n_head_kv, g = cfg_.n_gqa();
+    const int64_t chunk = kAttnChunkBlocks * kv.options().block_size;
+    const int64_t slot_floats = cfg_.n_head * (cfg_.head_dim + 2);
+    int64_t longest = 1;
+    for (int64_t t = 0; t < n_tok; ++t) longest = std::max(longest, (b.pos[t0 + t] + chunk) / chunk);
+    const int64_t max_slots = std::max(longest, (int64_t)(kAttnPartialBytes / sizeof(float)) / slot_floats);
+    for (int64_t t = 0; t < n_tok;) {
+        // A wave: whole tokens, as many as their slots allow.
+        attn_tasks_.clear();
+        const int64_t first = t;
+        int64_t n_slots = 0;
+        for (; t < n_tok; ++t) {
+            const int64_t n_pos = b.pos[t0 + t] + 1, n_chunks = (n_pos + chunk - 1) / chunk;
+            const int64_t need = n_chunks > 1 ? n_chunks : 0;
+            if (n_slots + need > max_slots) break;
+            for (int64_t c = 0; c < n_chunks; ++c)
+                attn_tasks_.push_back({t, c * chunk, std::min(n_pos, (c + 1) * chunk), need > 0 ? n_slots + c : -1});
+            n_slots += need;
+        }
+        if (attn_partials_.size() < (size_t)(n_slots * slot_floats)) attn_partials_.resize((size_t)(n_slots * slot_floats));
+        pool_.run([&](int ith, int nth) {
+            int64_t k0, k1;
+            split_range((int64_t)attn_tasks_.size(), ith, nth, &k0, &k1);
+            for (int64_t k = k0; k < k1; ++k) attend_chunk(il, b, t0, attn_tasks_[(size_t)k], kv, attn_scratch_[(size_t)ith]);
+        });
+        if (n_slots == 0) continue;
+        pool_.run([&](int ith, int nth) {
+            int64_t u0, u1;
+            split_range(t - first, ith, nth, &u0, &u1);
+            for (const AttnTask& task : attn_tasks_)  // a split token's first chunk holds its first slot
+                if (task.slot >= 0 && task.p_begin == 0 && task.t - first >= u0 && task.t - first < u1)
+                    combine_chunks(task.t, task.slot, (b.pos[t0 + task.t] + chunk) / chunk);
+        });
+    }
+}
+
+// One task: pass 1 writes the scores of every query head over the chunk and their maxima, then
+// exp and sum; pass 2 adds the p-weighted V rows into the output heads. Blocks are walked in
+// order, every KV head of a block before the next block, so the task reads its rows whole. An
+// F16 cache goes through the table's group kernels, which read each row once for the g query
+// heads of its KV head and prefetch the block read next (the next K block; after the last, the
+// chunk's first V block); an f32 cache runs the one-head kernels on the rows where they lie.
+void Decoder::attend_chunk(int64_t il, const Batch& b, int64_t t0, const AttnTask& task, const KvCache& kv,
+                           std::vector<float>& scratch) {
+    const int64_t hd = cfg_.head_dim, n_kv = cfg_.n_head_kv, g = cfg_.n_gqa(), H = cfg_.n_head;
     const bool f16 = kv.options().type == DType::F16;
     const int64_t block = kv.options().block_size;
     const int64_t row_elems = (int64_t)kv.row_bytes() / (f16 ? 2 : 4);  // stride between positions
     const float scale = 1.0f / std::sqrt((float)hd);
-    const int64_t n_tasks = n_tok * n_kv;
-    pool_.run([&](int ith, int nth) {
-        std::vector<float>& scratch = attn_scratch_[(size_t)ith];
-        int64_t k0, k1;
-        split_range(n_tasks, ith, nth, &k0, &k1);
-        for (int64_t task = k0; task < k1; ++task) {
-            const int64_t t = task / n_kv, hk = task % n_kv;
-            const int32_t seq = b.seq[t0 + t];
-            const int64_t n_pos = b.pos[t0 + t] + 1;  // causal: positions 0..pos
-            const size_t need = (size_t)(g * (n_pos + 2));
-            if (scratch.size() < need) scratch.resize(need);
-            float* mx = scratch.data();                   // [g]: max score per head
-            float* inv_sum = mx + g;                      // [g]: 1 / softmax denominator
-            float* scores = inv_sum + g;                  // [g, n_pos]
-            const float* q = &q_[(size_t)((t * cfg_.n_head + hk * g) * hd)];  // g heads, contiguous
-            float* o = &attn_[(size_t)((t * cfg_.n_head + hk * g) * hd)];
-            // This KV head's part of the row of position p.
-            auto head_row = [&](bool v, int64_t p) {
-                return (v ? kv.v_row(il, seq, p) : kv.k_row(il, seq, p)) + (size_t)(hk * hd) * (f16 ? 2 : 4);
-            };
-            // The block of positions p0.. of K or V as F16Rows, with the block read after it as `next`.
-            auto f16_block = [&](bool v, int64_t p0) {
-                F16Rows r{reinterpret_cast<const uint16_t*>(head_row(v, p0)), std::min(block, n_pos - p0), row_elems,
-                          nullptr, 0};
-                const bool last = p0 + block >= n_pos;
-                if (!(v && last)) {
-                    const int64_t p1 = last ? 0 : p0 + block;  // after K's last block: V's first
-                    r.next = reinterpret_cast<const uint16_t*>(head_row(v || last, p1));
-                    r.n_next = std::min(block, n_pos - p1);
-                }
-                return r;
-            };
-            auto f32_block = [&](bool v, int64_t p0) { return reinterpret_cast<const float*>(head_row(v, p0)); };
-            std::fill(mx, mx + g, -INFINITY);
-            for (int64_t p0 = 0; p0 < n_pos; p0 += block) {
-                if (f16) {
-                    kt_.attn_scores_f16(f16_block(false, p0), hd, g, q, scale, scores + p0, n_pos, mx);
-                    continue;
-                }
-                const int64_t n = std::min(block, n_pos - p0);
-                for (int64_t j = 0; j < g; ++j)
-                    mx[j] = std::max(mx[j], kt_.attn_scores(n, hd, f32_block(false, p0), row_elems, q + j * hd, scale,
-                                                            scores + j * n_pos + p0));
-            }
-            for (int64_t j = 0; j < g; ++j) inv_sum[j] = 1.0f / kt_.exp_sum(n_pos, scores + j * n_pos, mx[j]);
-            std::fill(o, o + g * hd, 0.0f);
-            for (int64_t p0 = 0; p0 < n_pos; p0 += block) {
-                if (f16) {
-                    kt_.attn_accum_f16(f16_block(true, p0), hd, g, scores + p0, n_pos, o);
-                    continue;
-                }
-                const int64_t n = std::min(block, n_pos - p0);
-                for (int64_t j = 0; j < g; ++j)
-                    kt_.attn_accum(n, hd, f32_block(true, p0), row_elems, scores + j * n_pos + p0, o + j * hd);
+    const int32_t seq = b.seq[t0 + task.t];
+    const int64_t p_begin = task.p_begin, p_end = task.p_end, n = p_end - p_begin;
+    if (scratch.size() < (size_t)(H * (n + 2))) scratch.resize((size_t)(H * (n + 2)));
+    float* mx = scratch.data();  // [H]: max score per head
+    float* sum = mx + H;         // [H]: softmax denominator over the chunk
+    float* scores = sum + H;     // [H, n]
+    const float* q = &q_[(size_t)(task.t * H * hd)];
+    float* o = task.slot < 0 ? &attn_[(size_t)(task.t * H * hd)]
+                             : &attn_partials_[(size_t)(task.slot * H * (hd + 2) + 2 * H)];
+    // KV head hk's part of the row of position p.
+    auto head_row = [&](bool v, int64_t p, int64_t hk) {
+        return (v ? kv.v_row(il, seq, p) : kv.k_row(il, seq, p)) + (size_t)(hk * hd) * (f16 ? 2 : 4);
+    };
+    auto f16_block = [&](bool v, int64_t p0, int64_t hk) {
+        F16Rows r{reinterpret_cast<const uint16_t*>(head_row(v, p0, hk)), std::min(block, p_end - p0), row_elems,
+                  nullptr, 0};
+        const bool last = p0 + block >= p_end;
+        if (!(v && last)) {
+            const int64_t p1 = last ? p_begin : p0 + block;  // after K's last block: V's first
+            r.next = reinterpret_cast<const uint16_t*>(head_row(v || last, p1, hk));
+            r.n_next = std::min(block, p_end - p1);
+        }
+        return r;
+    };
+    auto f32_block = [&](bool v, int64_t p0, int64_t hk) {
+        return reinterpret_cast<const float*>(head_row(v, p0, hk));
+    };
+    std::fill(mx, mx + H, -INFINITY);
+    for (int64_t p0 = p_begin; p0 < p_end; p0 += block) {
+        const int64_t nb = std::min(block, p_end - p0), at = p0 - p_begin;
+        for (int64_t hk = 0; hk < n_kv; ++hk) {
+            const float* qg = q + hk * g * hd;
+            float* sg = scores + hk * g * n + at;
+            if (f16) {
+                kt_.attn_scores_f16(f16_block(false, p0, hk), hd, g, qg, scale, sg, n, mx + hk * g);
+                continue;
             }
             for (int64_t j = 0; j < g; ++j)
-                for (int64_t d = 0; d < hd; ++d) o[j * hd + d] *= inv_sum[j];
+                mx[hk * g + j] = std::max(mx[hk * g + j], kt_.attn_scores(nb, hd, f32_block(false, p0, hk), row_elems,
+                                                                        qg + j * hd, scale, sg + j * n));
         }
-    });
+    }
+    for (int64_t h = 0; h < H; ++h) sum[h] = kt_.exp_sum(n, scores + h * n, mx[h]);
+    std::fill(o, o + H * hd, 0.0f);
+    for (int64_t p0 = p_begin; p0 < p_end; p0 += block) {
+        const int64_t nb = std::min(block, p_end - p0), at = p0 - p_begin;
+        for (int64_t hk = 0; hk < n_kv; ++hk) {
+            const float* pg = scores + hk * g * n + at;
+            float* og = o + hk * g * hd;
+            if (f16) {
+                kt_.attn_accum_f16(f16_block(true, p0, hk), hd, g, pg, n, og);
+                continue;
+            }
+            for (int64_t j = 0; j < g; ++j) kt_.attn_accum(nb, hd, f32_block(true, p0, hk), row_elems, pg + j * n, og + j * hd);
+        }
+    }
+    if (task.slot >= 0) {
+        float* slot = &attn_partials_[(size_t)(task.slot * H * (hd + 2))];
+        std::copy(mx, mx + H, slot);
+        std::copy(sum, sum + H, slot + H);
+        return;
+    }
+    for (int64_t h = 0; h < H; ++h) {
+        const float inv = 1.0f / sum[h];
+        for (int64_t d = 0; d < hd; ++d) o[h * hd + d] *= inv;
+    }
+}
+
+// Token t's output from its chunks' slots first_slot.. (in chunk order): each chunk's output and
+// sum weighted by exp(its max - the overall max), then divided by the weighted sum.
+void Decoder::combine_chunks(int64_t t, int64_t first_slot, int64_t n_slots) {
+    const int64_t hd = cfg_.head_dim, H = cfg_.n_head, slot_floats = H * (hd + 2);
+    float* out = &attn_[(size_t)(t * H * hd)];
+    for (int64_t h = 0; h < H; ++h) {
+        float m = -INFINITY;
+        for (int64_t c = 0; c < n_slots; ++c) m = std::max(m, attn_partials_[(size_t)((first_slot + c) * slot_floats + h)]);
+        float* oh = out + h * hd;
+        std::fill(oh, oh + hd, 0.0f);
+        float l = 0;
+        for (int64_t c = 0; c < n_slots; ++c) {
+            const float* slot = &attn_partials_[(size_t)((first_slot + c) * slot_floats)];
+            const float w = std::exp(slot[h] - m);
+            l += w * slot[H + h];
+            const float* oc = slot + 2 * H + h * hd;
+            for (int64_t d = 0; d < hd; ++d) oh[d] += w * oc[d];
+        }
+        const float inv = 1.0f / l;
+        for (int64_t d = 0; d < hd; ++d) oh[d] *= inv;
+    }
 }
 
 // The matrices' products with xn_, fused into one dispatch where they can be (matmul_fused).

@@ -37,6 +37,15 @@ private:
     void forward_chunk(const Batch& batch, int64_t t0, int64_t n_tok, KvCache& kv, float* logits_out);
     void rope(float* x, int64_t n_tok, int64_t n_heads);  // angles from rope_cos_/rope_sin_
     void attention(int64_t il, const Batch& batch, int64_t t0, int64_t n_tok, const KvCache& kv);
+    // One token's attention over positions [p_begin, p_end) of its sequence (see attention()).
+    struct AttnTask {
+        int64_t t;                // token of the micro-batch
+        int64_t p_begin, p_end;   // positions, a whole number of cache blocks from p_begin
+        int64_t slot;             // partial result slot, or -1: the token's only chunk, written to attn_
+    };
+    void attend_chunk(int64_t il, const Batch& batch, int64_t t0, const AttnTask& task, const KvCache& kv,
+                      std::vector<float>& scratch);
+    void combine_chunks(int64_t t, int64_t first_slot, int64_t n_slots);
     // Output y [n_tok, w.rows] of one matrix that reads the normalized input xn_.
     struct Projection {
         const Matrix& w;
@@ -55,7 +64,9 @@ private:
     std::vector<float> x_, xn_, q_, k_, v_, attn_, tmp_, gate_, up_;
     std::vector<float> rope_cos_, rope_sin_;  // [n_batch, n_rot/2]
     std::vector<float> inv_freq_;             // [n_rot/2] per-pair frequency incl. scaling
-    std::vector<std::vector<float>> attn_scratch_;  // per thread: scores and accumulators
+    std::vector<std::vector<float>> attn_scratch_;  // per thread: one chunk's scores, maxima and sums
+    std::vector<AttnTask> attn_tasks_;
+    std::vector<float> attn_partials_;  // per slot: max [n_head], sum [n_head], output [n_head, head_dim]
     ActBuffer act_, act2_;
 };
 
