@@ -179,7 +179,7 @@ for test, threads in keys:
     rf = roof.get((test, threads))
     rf_s = "%.0f%%" % (100 * statistics.mean(rf)) if rf else ""
     sf = sustained.get((test, threads))
-    sf_s = ("%.0f%% |" % (100 * statistics.mean(sf)) if sf else " |") if sustained else ""
+    sf_s = (" %.0f%% |" % (100 * statistics.mean(sf)) if sf else " |") if sustained else ""
     print("| %s | %d | %.2f (%.2f-%.2f) | %.2f (%.2f-%.2f) | %.2fx | %s |%s"
           % (test, threads, ma, min(a), max(a), mb, min(b), max(b), ma / mb, rf_s, sf_s))
 if rss:
