@@ -22,32 +22,35 @@ inline void prefetch_f16_rows(const F16Rows& r, int64_t hd) {
             __builtin_prefetch(reinterpret_cast<const char*>(r.next + i * r.stride) + b);
 }
 
+// f(tile, i0, m) for each run of up to kByHeadsTileFloats / hd rows from row i0, converted to f32
+// into `tile` (m rows of hd values).
+template <F16ToF32Fn kToF32, class F>
+void for_each_f32_tile(const F16Rows& r, int64_t hd, F&& f) {
+    assert(hd <= kByHeadsTileFloats);
+    prefetch_f16_rows(r, hd);
+    float tile[kByHeadsTileFloats];
+    const int64_t tile_rows = kByHeadsTileFloats / hd;
+    for (int64_t i0 = 0; i0 < r.n; i0 += tile_rows) {
+        const int64_t m = std::min(tile_rows, r.n - i0);
+        for (int64_t i = 0; i < m; ++i) kToF32(hd, r.rows + (i0 + i) * r.stride, tile + i * hd);
+        f(tile, i0, m);
+    }
+}
+
 template <F16ToF32Fn kToF32, AttnScoresFn kScores>
 void attn_scores_f16_by_heads(const F16Rows& k, int64_t hd, int64_t g, const float* q, float scale, float* s,
                               int64_t ls, float* mx) {
-    assert(hd <= kByHeadsTileFloats);
-    prefetch_f16_rows(k, hd);
-    float tile[kByHeadsTileFloats];
-    const int64_t tile_rows = kByHeadsTileFloats / hd;
-    for (int64_t i0 = 0; i0 < k.n; i0 += tile_rows) {
-        const int64_t m = std::min(tile_rows, k.n - i0);
-        for (int64_t i = 0; i < m; ++i) kToF32(hd, k.rows + (i0 + i) * k.stride, tile + i * hd);
+    for_each_f32_tile<kToF32>(k, hd, [&](const float* tile, int64_t i0, int64_t m) {
         for (int64_t j = 0; j < g; ++j)
             mx[j] = std::max(mx[j], kScores(m, hd, tile, hd, q + j * hd, scale, s + j * ls + i0));
-    }
+    });
 }
 
 template <F16ToF32Fn kToF32, AttnAccumFn kAccum>
 void attn_accum_f16_by_heads(const F16Rows& v, int64_t hd, int64_t g, const float* p, int64_t lp, float* o) {
-    assert(hd <= kByHeadsTileFloats);
-    prefetch_f16_rows(v, hd);
-    float tile[kByHeadsTileFloats];
-    const int64_t tile_rows = kByHeadsTileFloats / hd;
-    for (int64_t i0 = 0; i0 < v.n; i0 += tile_rows) {
-        const int64_t m = std::min(tile_rows, v.n - i0);
-        for (int64_t i = 0; i < m; ++i) kToF32(hd, v.rows + (i0 + i) * v.stride, tile + i * hd);
+    for_each_f32_tile<kToF32>(v, hd, [&](const float* tile, int64_t i0, int64_t m) {
         for (int64_t j = 0; j < g; ++j) kAccum(m, hd, tile, hd, p + j * lp + i0, o + j * hd);
-    }
+    });
 }
 
 }  // namespace retort
