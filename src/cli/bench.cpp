@@ -92,19 +92,14 @@ Status fill_random(KvCache& kv, int32_t seq, int64_t d, std::mt19937& rng) {
     return ok_status();
 }
 
-// The bytes a decode step reads in full: every matrix but the token embedding (one row per
-// token), in the layout the kernels read (packed copies where there are).
+// The bytes a decode step reads in full (for_each_streamed_matrix), in the layout the kernels
+// read: the packed copies where there are.
 std::vector<ByteRange> token_read_set(const ModelWeights& w) {
     std::vector<ByteRange> out;
-    auto add = [&](const Matrix& m) {
-        if (m.packed != nullptr)
-            out.push_back({m.packed, (size_t)(m.rows / kPackRows) * packed_group_bytes(m.type(), m.cols)});
-        else
-            out.push_back({m.data, m.size_bytes()});
-    };
-    for (const LayerWeights& l : w.layers)
-        for (const Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) add(*m);
-    add(w.output);
+    for_each_streamed_matrix(w, [&](const Matrix& m) {
+        if (m.packed != nullptr) out.push_back({m.packed, packed_matrix_bytes(m.type(), m.rows, m.cols)});
+        else out.push_back({m.data, m.size_bytes()});
+    });
     return out;
 }
 

@@ -14,12 +14,17 @@ namespace retort {
 // Floats of f32 rows converted at a time (16 rows of head_dim 128 in 8 KB, on the stack).
 constexpr int64_t kByHeadsTileFloats = 2048;
 
+// Asks for the bytes of row i of r.next (nothing when there is no next block or no row i). The
+// fused AVX-512 kernels call it once per row they process, spreading the requests out.
+inline void prefetch_next_row(const F16Rows& r, int64_t i, int64_t hd) {
+    if (r.next == nullptr || i >= r.n_next) return;
+    const char* row = reinterpret_cast<const char*>(r.next + i * r.stride);
+    for (int64_t b = 0; b < hd * 2; b += 64) __builtin_prefetch(row + b);
+}
+
 // Asks for all of the next rows' bytes at once.
 inline void prefetch_f16_rows(const F16Rows& r, int64_t hd) {
-    if (r.next == nullptr) return;
-    for (int64_t i = 0; i < r.n_next; ++i)
-        for (int64_t b = 0; b < hd * 2; b += 64)
-            __builtin_prefetch(reinterpret_cast<const char*>(r.next + i * r.stride) + b);
+    for (int64_t i = 0; i < r.n_next; ++i) prefetch_next_row(r, i, hd);
 }
 
 // f(tile, i0, m) for each run of up to kByHeadsTileFloats / hd rows from row i0, converted to f32

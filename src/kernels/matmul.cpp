@@ -230,19 +230,19 @@ void matmul(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const ActB
 
 void matmul_fused(const KernelTable& kt, ThreadPool& pool, std::span<const MatmulPart> parts) {
     constexpr int kMaxParts = 4;
+    for ([[maybe_unused]] const MatmulPart& p : parts)
+        assert(p.a->type == p.w->traits->vec_dot_type && p.a->n_in == p.w->cols);
     const auto decoding = [&](const MatmulPart& p) { return decodes_packed(pool, p); };
     if (!parts.empty() && parts.size() <= (size_t)kMaxParts && std::all_of(parts.begin(), parts.end(), decoding)) {
         std::array<PackedPart, kMaxParts> packed;
         int64_t g = 0;
         for (size_t i = 0; i < parts.size(); ++i) {
-            assert(parts[i].a->type == parts[i].w->traits->vec_dot_type && parts[i].a->n_in == parts[i].w->cols);
             packed[i] = packed_part(kt, pool, parts[i], g);
             g = packed[i].g_end;
         }
         return decode_packed(pool, packed.data(), (int)parts.size());
     }
     for (const MatmulPart& p : parts) {
-        assert(p.a->type == p.w->traits->vec_dot_type && p.a->n_in == p.w->cols);
         if (p.w->packed == nullptr) {
             matmul_rows(kt, pool, *p.w, *p.a, p.y, p.ldy);
             continue;

@@ -64,6 +64,10 @@ bool packable(DType type, int64_t rows, int64_t cols);
 
 // Bytes of one packed group of 16 rows of `cols` inputs.
 size_t packed_group_bytes(DType type, int64_t cols);
+// Bytes of a whole packed [rows, cols] matrix.
+inline size_t packed_matrix_bytes(DType type, int64_t rows, int64_t cols) {
+    return (size_t)(rows / kPackRows) * packed_group_bytes(type, cols);
+}
 
 // Writes groups [g0, g1) of w (which must be packable) into dst, group g at
 // dst + (g - g0) * packed_group_bytes(...).

@@ -39,6 +39,9 @@ constexpr int64_t kAttnChunkBlocks = 16;
 // Partial results of split tokens are combined after each wave of tasks that fits this.
 constexpr size_t kAttnPartialBytes = size_t{8} << 20;
 
+// Chunks of chunk positions that hold positions [0, pos].
+int64_t chunks_of(int64_t pos, int64_t chunk) { return pos / chunk + 1; }
+
 }  // namespace
 
 Decoder::Decoder(const Model& model, const KernelTable& kernels, ThreadPool& pool, int64_t n_batch)
@@ -69,9 +72,10 @@ Decoder::Decoder(const Model& model, const KernelTable& kernels, ThreadPool& poo
 size_t Decoder::scratch_bytes_for(const ModelConfig& c, int64_t n_batch, int64_t n_ctx, int n_threads) {
     const size_t per_tok = 4 * (size_t)(3 * c.n_embd + 2 * c.n_embd_q() + 2 * c.n_embd_kv() + 2 * c.n_ff + c.n_rot);
     const size_t acts = (size_t)n_batch * (size_t)(c.n_ff + c.n_embd) * 2;  // converted activations, ~<= f16
-    // Per thread: one chunk's scores, maxima and sums for every head (at the default block size
-    // of 32); the split tokens' partial results, up to kAttnPartialBytes a wave unless one token needs more.
-    const int64_t chunk = kAttnChunkBlocks * 32, n_chunks = (n_ctx + chunk - 1) / chunk;
+    // Per thread: one chunk's scores, maxima and sums for every head (at the default block
+    // size); the split tokens' partial results, up to kAttnPartialBytes a wave unless one token
+    // needs more.
+    const int64_t chunk = kAttnChunkBlocks * KvCacheOptions{}.block_size, n_chunks = chunks_of(n_ctx - 1, chunk);
     const size_t slot_bytes = 4 * (size_t)(c.n_head * (c.head_dim + 2));
     const size_t attn = (size_t)n_threads * 4 * (size_t)c.n_head * (size_t)(std::min(n_ctx, chunk) + 2) +
                         std::max((size_t)n_chunks * slot_bytes,
@@ -178,43 +182,58 @@ void Decoder::rope(float* x, int64_t n_tok, int64_t n_heads) {
     }
 }
 
-// softmax(q·Kᵀ / sqrt(head_dim)) · V per query head over positions [0, pos] of its sequence, as
-// tasks of one token and one chunk of positions (kAttnChunkBlocks), run over the pool. A token
-// with one chunk writes its output directly; one with more leaves each chunk's maxima, sums and
-// unnormalized output in a slot, and combine_chunks merges them in chunk order.
-void Decoder::attention(int64_t il, const Batch& b, int64_t t0, int64_t n_tok, const KvCache& kv) {
+// The micro-batch's attention work, the same for every layer: tasks of one token and one chunk
+// of positions (kAttnChunkBlocks), in waves whose split tokens' slots fit kAttnPartialBytes. A
+// token with one chunk writes its output directly; one with more leaves each chunk's maxima,
+// sums and unnormalized output in a slot (numbered within the wave) for combine_chunks.
+void Decoder::plan_attention(const Batch& b, int64_t t0, int64_t n_tok, const KvCache& kv) {
     const int64_t chunk = kAttnChunkBlocks * kv.options().block_size;
-    const int64_t slot_floats = cfg_.n_head * (cfg_.head_dim + 2);
     int64_t longest = 1;
-    for (int64_t t = 0; t < n_tok; ++t) longest = std::max(longest, (b.pos[t0 + t] + chunk) / chunk);
-    const int64_t max_slots = std::max(longest, (int64_t)(kAttnPartialBytes / sizeof(float)) / slot_floats);
-    for (int64_t t = 0; t < n_tok;) {
-        // A wave: whole tokens, as many as their slots allow.
-        attn_tasks_.clear();
-        const int64_t first = t;
-        int64_t n_slots = 0;
-        for (; t < n_tok; ++t) {
-            const int64_t n_pos = b.pos[t0 + t] + 1, n_chunks = (n_pos + chunk - 1) / chunk;
-            const int64_t need = n_chunks > 1 ? n_chunks : 0;
-            if (n_slots + need > max_slots) break;
-            for (int64_t c = 0; c < n_chunks; ++c)
-                attn_tasks_.push_back({t, c * chunk, std::min(n_pos, (c + 1) * chunk), need > 0 ? n_slots + c : -1});
-            n_slots += need;
+    for (int64_t t = 0; t < n_tok; ++t) longest = std::max(longest, chunks_of(b.pos[t0 + t], chunk));
+    const int64_t max_slots = std::max(longest, (int64_t)(kAttnPartialBytes / sizeof(float)) / attn_slot_floats());
+    attn_tasks_.clear();
+    attn_splits_.clear();
+    attn_waves_.clear();
+    int64_t n_slots = 0, most_slots = 0;
+    for (int64_t t = 0; t < n_tok; ++t) {
+        const int64_t n_pos = b.pos[t0 + t] + 1, n_chunks = chunks_of(b.pos[t0 + t], chunk);
+        if (n_chunks > 1 && n_slots + n_chunks > max_slots) {  // this token starts the next wave
+            attn_waves_.push_back({attn_tasks_.size(), attn_splits_.size()});
+            n_slots = 0;
         }
-        if (attn_partials_.size() < (size_t)(n_slots * slot_floats)) attn_partials_.resize((size_t)(n_slots * slot_floats));
+        const int64_t first_slot = n_chunks > 1 ? n_slots : -1;
+        for (int64_t c = 0; c < n_chunks; ++c)
+            attn_tasks_.push_back({t, c * chunk, std::min(n_pos, (c + 1) * chunk), n_chunks > 1 ? first_slot + c : -1});
+        if (n_chunks > 1) {
+            attn_splits_.push_back({t, first_slot, n_chunks});
+            n_slots += n_chunks;
+            most_slots = std::max(most_slots, n_slots);
+        }
+    }
+    attn_waves_.push_back({attn_tasks_.size(), attn_splits_.size()});
+    const size_t partials = (size_t)(most_slots * attn_slot_floats());
+    if (attn_partials_.size() < partials) attn_partials_.resize(partials);
+}
+
+// softmax(q·Kᵀ / sqrt(head_dim)) · V per query head over positions [0, pos] of its sequence: the
+// planned tasks of each wave over the pool, then the wave's split tokens combined.
+void Decoder::attention(int64_t il, const Batch& b, int64_t t0, const KvCache& kv) {
+    size_t task0 = 0, split0 = 0;
+    for (const AttnWave& wave : attn_waves_) {
         pool_.run([&](int ith, int nth) {
             int64_t k0, k1;
-            split_range((int64_t)attn_tasks_.size(), ith, nth, &k0, &k1);
-            for (int64_t k = k0; k < k1; ++k) attend_chunk(il, b, t0, attn_tasks_[(size_t)k], kv, attn_scratch_[(size_t)ith]);
+            split_range((int64_t)(wave.tasks_end - task0), ith, nth, &k0, &k1);
+            for (int64_t k = k0; k < k1; ++k)
+                attend_chunk(il, b, t0, attn_tasks_[task0 + (size_t)k], kv, attn_scratch_[(size_t)ith]);
         });
-        if (n_slots == 0) continue;
-        pool_.run([&](int ith, int nth) {
-            int64_t u0, u1;
-            split_range(t - first, ith, nth, &u0, &u1);
-            for (const AttnTask& task : attn_tasks_)  // a split token's first chunk holds its first slot
-                if (task.slot >= 0 && task.p_begin == 0 && task.t - first >= u0 && task.t - first < u1)
-                    combine_chunks(task.t, task.slot, (b.pos[t0 + task.t] + chunk) / chunk);
-        });
+        if (wave.splits_end > split0)
+            pool_.run([&](int ith, int nth) {
+                int64_t u0, u1;
+                split_range((int64_t)(wave.splits_end - split0), ith, nth, &u0, &u1);
+                for (int64_t u = u0; u < u1; ++u) combine_chunks(attn_splits_[split0 + (size_t)u]);
+            });
+        task0 = wave.tasks_end;
+        split0 = wave.splits_end;
     }
 }
 
@@ -238,8 +257,7 @@ void Decoder::attend_chunk(int64_t il, const Batch& b, int64_t t0, const AttnTas
     float* sum = mx + H;         // [H]: softmax denominator over the chunk
     float* scores = sum + H;     // [H, n]
     const float* q = &q_[(size_t)(task.t * H * hd)];
-    float* o = task.slot < 0 ? &attn_[(size_t)(task.t * H * hd)]
-                             : &attn_partials_[(size_t)(task.slot * H * (hd + 2) + 2 * H)];
+    float* o = task.slot < 0 ? &attn_[(size_t)(task.t * H * hd)] : attn_slot(task.slot) + 2 * H;
     // KV head hk's part of the row of position p.
     auto head_row = [&](bool v, int64_t p, int64_t hk) {
         return (v ? kv.v_row(il, seq, p) : kv.k_row(il, seq, p)) + (size_t)(hk * hd) * (f16 ? 2 : 4);
@@ -288,7 +306,7 @@ void Decoder::attend_chunk(int64_t il, const Batch& b, int64_t t0, const AttnTas
         }
     }
     if (task.slot >= 0) {
-        float* slot = &attn_partials_[(size_t)(task.slot * H * (hd + 2))];
+        float* slot = attn_slot(task.slot);
         std::copy(mx, mx + H, slot);
         std::copy(sum, sum + H, slot + H);
         return;
@@ -299,19 +317,19 @@ void Decoder::attend_chunk(int64_t il, const Batch& b, int64_t t0, const AttnTas
     }
 }
 
-// Token t's output from its chunks' slots first_slot.. (in chunk order): each chunk's output and
-// sum weighted by exp(its max - the overall max), then divided by the weighted sum.
-void Decoder::combine_chunks(int64_t t, int64_t first_slot, int64_t n_slots) {
-    const int64_t hd = cfg_.head_dim, H = cfg_.n_head, slot_floats = H * (hd + 2);
-    float* out = &attn_[(size_t)(t * H * hd)];
+// A split token's output from its chunks' slots (in chunk order): each chunk's output and sum
+// weighted by exp(its max - the overall max), then divided by the weighted sum.
+void Decoder::combine_chunks(const AttnSplit& split) {
+    const int64_t hd = cfg_.head_dim, H = cfg_.n_head;
+    float* out = &attn_[(size_t)(split.t * H * hd)];
     for (int64_t h = 0; h < H; ++h) {
         float m = -INFINITY;
-        for (int64_t c = 0; c < n_slots; ++c) m = std::max(m, attn_partials_[(size_t)((first_slot + c) * slot_floats + h)]);
+        for (int64_t c = 0; c < split.n_chunks; ++c) m = std::max(m, attn_slot(split.first_slot + c)[h]);
         float* oh = out + h * hd;
         std::fill(oh, oh + hd, 0.0f);
         float l = 0;
-        for (int64_t c = 0; c < n_slots; ++c) {
-            const float* slot = &attn_partials_[(size_t)((first_slot + c) * slot_floats)];
+        for (int64_t c = 0; c < split.n_chunks; ++c) {
+            const float* slot = attn_slot(split.first_slot + c);
             const float w = std::exp(slot[h] - m);
             l += w * slot[H + h];
             const float* oc = slot + 2 * H + h * hd;
@@ -377,6 +395,7 @@ void Decoder::forward_chunk(const Batch& b, int64_t t0, int64_t n_tok, KvCache& 
         kv.set_len(s, std::max<int64_t>(kv.seq_len(s), b.pos[t0 + t] + 1));
     }
 
+    plan_attention(b, t0, n_tok, kv);
     for (int64_t il = 0; il < cfg_.n_layer; ++il) {
         const LayerWeights& L = w_.layers[(size_t)il];
 
@@ -401,7 +420,7 @@ void Decoder::forward_chunk(const Batch& b, int64_t t0, int64_t n_tok, KvCache& 
             store_kv_row(kt_, kv.k_row(il, s, p), &k_[(size_t)(t * EKV)], EKV, kv_f16);
             store_kv_row(kt_, kv.v_row(il, s, p), &v_[(size_t)(t * EKV)], EKV, kv_f16);
         }
-        attention(il, b, t0, n_tok, kv);
+        attention(il, b, t0, kv);
 
         // x += attn · Woᵀ
         matmul_f32(kt_, pool_, L.wo, attn_.data(), n_tok, tmp_.data(), E, act_);

@@ -36,16 +36,27 @@ private:
     Status validate(const Batch& batch, const KvCache& kv) const;
     void forward_chunk(const Batch& batch, int64_t t0, int64_t n_tok, KvCache& kv, float* logits_out);
     void rope(float* x, int64_t n_tok, int64_t n_heads);  // angles from rope_cos_/rope_sin_
-    void attention(int64_t il, const Batch& batch, int64_t t0, int64_t n_tok, const KvCache& kv);
-    // One token's attention over positions [p_begin, p_end) of its sequence (see attention()).
+    // Attention (see plan_attention in decoder.cpp): tasks of one token and a chunk of positions,
+    // in waves; a token split over several chunks is combined from their partial results.
     struct AttnTask {
         int64_t t;                // token of the micro-batch
         int64_t p_begin, p_end;   // positions, a whole number of cache blocks from p_begin
         int64_t slot;             // partial result slot, or -1: the token's only chunk, written to attn_
     };
+    struct AttnSplit {
+        int64_t t, first_slot, n_chunks;  // the token's chunks have slots first_slot ..
+    };
+    struct AttnWave {
+        size_t tasks_end, splits_end;  // the wave's tasks and splits end here; the next wave's start
+    };
+    void plan_attention(const Batch& batch, int64_t t0, int64_t n_tok, const KvCache& kv);
+    void attention(int64_t il, const Batch& batch, int64_t t0, const KvCache& kv);
     void attend_chunk(int64_t il, const Batch& batch, int64_t t0, const AttnTask& task, const KvCache& kv,
                       std::vector<float>& scratch);
-    void combine_chunks(int64_t t, int64_t first_slot, int64_t n_slots);
+    void combine_chunks(const AttnSplit& split);
+    // A partial result: max [n_head], sum [n_head], unnormalized output [n_head, head_dim].
+    int64_t attn_slot_floats() const { return cfg_.n_head * (cfg_.head_dim + 2); }
+    float* attn_slot(int64_t slot) { return &attn_partials_[(size_t)(slot * attn_slot_floats())]; }
     // Output y [n_tok, w.rows] of one matrix that reads the normalized input xn_.
     struct Projection {
         const Matrix& w;
@@ -65,8 +76,10 @@ private:
     std::vector<float> rope_cos_, rope_sin_;  // [n_batch, n_rot/2]
     std::vector<float> inv_freq_;             // [n_rot/2] per-pair frequency incl. scaling
     std::vector<std::vector<float>> attn_scratch_;  // per thread: one chunk's scores, maxima and sums
-    std::vector<AttnTask> attn_tasks_;
-    std::vector<float> attn_partials_;  // per slot: max [n_head], sum [n_head], output [n_head, head_dim]
+    std::vector<AttnTask> attn_tasks_;    // this micro-batch's, planned once for all layers
+    std::vector<AttnSplit> attn_splits_;
+    std::vector<AttnWave> attn_waves_;
+    std::vector<float> attn_partials_;    // attn_slot_floats() per slot
     ActBuffer act_, act2_;
 };
 

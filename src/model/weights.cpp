@@ -123,9 +123,7 @@ Status pack_weights(ModelWeights& w, const KernelTable& kt) {
             packable(m.type(), m.rows, m.cols))
             todo.push_back(&m);
     };
-    for (LayerWeights& l : w.layers)
-        for (Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) consider(*m);
-    consider(w.output);
+    for_each_streamed_matrix(w, consider);
     // One buffer for all, matrices one after the other in the order decoding reads them: the
     // small ones (attention projections, under 2 MiB each) get huge pages too, and each matrix's
     // stream runs on into the next. Each starts on a cache line.
@@ -134,7 +132,7 @@ Status pack_weights(ModelWeights& w, const KernelTable& kt) {
     size_t total = 0;
     for (Matrix* m : todo) {
         offset.push_back(total);
-        const size_t bytes = (size_t)(m->rows / kPackRows) * packed_group_bytes(m->type(), m->cols);
+        const size_t bytes = packed_matrix_bytes(m->type(), m->rows, m->cols);
         w.packed_bytes += bytes;
         total += (bytes + 63) / 64 * 64;
     }

@@ -46,6 +46,15 @@ struct ModelWeights {
     size_t packed_bytes = 0;
 };
 
+// f(matrix) for every matrix a decode step reads in full, in the order it reads them: all but the
+// token embedding, of which a step reads one row per token. W: ModelWeights, const or not.
+template <class W, class F>
+void for_each_streamed_matrix(W& w, F&& f) {
+    for (auto& l : w.layers)
+        for (auto* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) f(*m);
+    f(w.output);
+}
+
 // Binds and validates every tensor of `cfg`'s architecture in `file`.
 Result<ModelWeights> bind_weights(const GgufFile& file, const ModelConfig& cfg);
 

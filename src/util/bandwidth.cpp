@@ -63,60 +63,77 @@ uint64_t sum_span(std::span<const ByteRange> ranges, size_t begin, size_t end, b
     }
     return read;
 }
+
+// Passes of every thread of a pool over its share of the ranges (taken one after another, split
+// at cache lines). The sums go to one cache line per thread and are read at the end, so the
+// loads are not optimized away.
+class ReadPasses {
+public:
+    ReadPasses(std::span<const ByteRange> ranges, int n_threads) : ranges_(ranges), sink_((size_t)n_threads * 8) {
+        for (const ByteRange& r : ranges) total_ += r.size;
+    }
+    ~ReadPasses() {
+        volatile uint64_t keep = 0;
+        for (uint64_t v : sink_) keep = keep + v;
+    }
+    bool empty() const { return total_ < 64; }
+    // One pass; returns the bytes read.
+    uint64_t run(ThreadPool& pool, bool wide) {
+        const int64_t n_lines = (int64_t)(total_ / 64);
+        std::atomic<uint64_t> bytes{0};
+        pool.run([&](int ith, int nth) {
+            int64_t l0, l1;
+            split_range(n_lines, ith, nth, &l0, &l1);
+            const size_t end = l1 == n_lines ? total_ : (size_t)l1 * 64;
+            bytes.fetch_add(sum_span(ranges_, (size_t)l0 * 64, end, wide, &sink_[(size_t)ith * 8]),
+                            std::memory_order_relaxed);
+        });
+        return bytes.load();
+    }
+
+private:
+    std::span<const ByteRange> ranges_;
+    size_t total_ = 0;
+    std::vector<uint64_t> sink_;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 }  // namespace
 
 double measure_read_bandwidth(ThreadPool& pool, size_t buffer_bytes, int reps) {
     PageBuffer buf(buffer_bytes);
     if (buf.data() == nullptr) return 0;
     std::memset(buf.data(), 1, buffer_bytes);  // back every page with memory
-    const size_t n_words = buffer_bytes / 8;
-    const auto* words = reinterpret_cast<const uint64_t*>(buf.data());
-    std::vector<uint64_t> sink((size_t)pool.size() * 8);  // one cache line per thread
+    const ByteRange whole{buf.data(), buffer_bytes};
+    ReadPasses passes({&whole, 1}, pool.size());
     // The bound is the fastest way found to read: the best pass of either load width.
     double best = 0;
     for (bool wide : {false, true}) {
         if (wide && !have_wide_loads()) continue;
         for (int r = 0; r < reps; ++r) {
             const auto t0 = std::chrono::steady_clock::now();
-            pool.run([&](int ith, int nth) {
-                int64_t w0, w1;
-                split_range((int64_t)n_words, ith, nth, &w0, &w1);
-                const uint64_t* p = words + w0;
-                const size_t n = (size_t)(w1 - w0);
-                sink[(size_t)ith * 8] += wide ? sum_words_wide(p, n) : sum_words(p, n);
-            });
-            const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            if (s > 0 && buffer_bytes / s > best) best = buffer_bytes / s;
+            const uint64_t bytes = passes.run(pool, wide);
+            const double s = seconds_since(t0);
+            if (s > 0) best = std::max(best, bytes / s);
         }
     }
-    volatile uint64_t keep = 0;
-    for (uint64_t v : sink) keep = keep + v;
     return best;
 }
 
 double measure_sustained_read_bandwidth(ThreadPool& pool, std::span<const ByteRange> ranges, double seconds) {
-    size_t total = 0;
-    for (const ByteRange& r : ranges) total += r.size;
-    const size_t n_lines = total / 64;
-    if (n_lines == 0) return 0;
+    ReadPasses passes(ranges, pool.size());
+    if (passes.empty()) return 0;
     const bool wide = have_wide_loads();
-    std::vector<uint64_t> sink((size_t)pool.size() * 8);  // one cache line per thread
-    std::atomic<uint64_t> bytes{0};
+    uint64_t bytes = 0;
     const auto t0 = std::chrono::steady_clock::now();
     double elapsed = 0;
     do {
-        pool.run([&](int ith, int nth) {
-            int64_t l0, l1;  // whole cache lines per thread
-            split_range((int64_t)n_lines, ith, nth, &l0, &l1);
-            const size_t end = l1 == (int64_t)n_lines ? total : (size_t)l1 * 64;
-            bytes.fetch_add(sum_span(ranges, (size_t)l0 * 64, end, wide, &sink[(size_t)ith * 8]),
-                            std::memory_order_relaxed);
-        });
-        elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        bytes += passes.run(pool, wide);
+        elapsed = seconds_since(t0);
     } while (elapsed < seconds);
-    volatile uint64_t keep = 0;
-    for (uint64_t v : sink) keep = keep + v;
-    return elapsed > 0 ? (double)bytes.load() / elapsed : 0;
+    return elapsed > 0 ? (double)bytes / elapsed : 0;
 }
 
 }  // namespace retort

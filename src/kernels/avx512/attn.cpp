@@ -180,13 +180,8 @@ inline __m512 sum16(const __m512 (&v)[16]) {
     return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), d);
 }
 
-// Row i of `next`, asked for while row i of this block is processed: a few prefetches per row
-// rather than a burst of them per block.
-inline void prefetch_next_row(const F16Rows& r, int64_t i, int64_t hd) {
-    if (r.next == nullptr || i >= r.n_next) return;
-    const char* row = reinterpret_cast<const char*>(r.next + i * r.stride);
-    for (int64_t b = 0; b < hd * 2; b += 64) _mm_prefetch(row + b, _MM_HINT_T0);
-}
+// 16 F16 values from memory as f32.
+inline __m512 load_f16x16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)p)); }
 
 constexpr int64_t kTileRows = 16;
 constexpr int64_t kMaxFusedHd = 256;
@@ -214,7 +209,8 @@ void scores_tile(const float* tile, int64_t c_n, int64_t m, int64_t g, const flo
 }
 
 // o[j * hd + c0 ..] += sum_i p[j * lp + i] * row_i[c0 ..] for GH heads and NC registers of
-// columns: GH x NC accumulators stay in registers over all the rows.
+// columns: GH x NC accumulators stay in registers over all the rows. Row i of the next block is
+// asked for (prefetch_next_row) while row i is processed, when `prefetch`.
 template <int GH, int NC>
 void accum_tile(const F16Rows& v, int64_t hd, int64_t c0, const float* p, int64_t lp, float* o, bool prefetch) {
     __m512 acc[GH][NC];
@@ -227,7 +223,7 @@ void accum_tile(const F16Rows& v, int64_t hd, int64_t c0, const float* p, int64_
         const uint16_t* src = v.rows + i * v.stride + c0;
         __m512 x[NC];
 #pragma GCC unroll 4
-        for (int c = 0; c < NC; ++c) x[c] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(src + 16 * c)));
+        for (int c = 0; c < NC; ++c) x[c] = load_f16x16(src + 16 * c);
 #pragma GCC unroll 4
         for (int j = 0; j < GH; ++j) {
             const __m512 pj = _mm512_set1_ps(p[j * lp + i]);
@@ -263,10 +259,9 @@ void attn_scores_f16(const F16Rows& k, int64_t hd, int64_t g, const float* q, fl
                 for (int64_t c = 0; c < c_n; ++c) _mm512_store_ps(dst + 16 * c, _mm512_setzero_ps());
                 continue;
             }
-            prefetch_next_row(k, i0 + r, hd);
+            prefetch_next_row(k, i0 + r, hd);  // a few requests per row, not a burst per block
             const uint16_t* src = k.rows + (i0 + r) * k.stride;
-            for (int64_t c = 0; c < c_n; ++c)
-                _mm512_store_ps(dst + 16 * c, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(src + 16 * c))));
+            for (int64_t c = 0; c < c_n; ++c) _mm512_store_ps(dst + 16 * c, load_f16x16(src + 16 * c));
         }
         scores_tile(tile, c_n, m, g, q, sc, s + i0, ls, mx);
     }
