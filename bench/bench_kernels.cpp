@@ -108,15 +108,17 @@ void bench_packed(benchmark::State& state, const KernelTable* table, DType type,
                                                    benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
 }
 
-// Decoding's access pattern: one activation row against 56 distinct 8960x1536 matrices (the
-// gate and up projections of 28 layers, ~430 MB in Q4_K), far more than any cache, through the
-// matmul driver on one thread, in the file's layout or packed.
-void bench_stream(benchmark::State& state, const KernelTable* table, DType type, bool packed) {
-    constexpr int64_t kMatrices = 56, rows = 8960, cols = 1536;
+// Decoding's access pattern: one activation row against 56 distinct [rows, cols] matrices (8960x1536:
+// the gate and up projections of 28 layers, ~430 MB in Q4_K; 1536x8960: ffn_down, in column
+// slices where the type has them), far more than any cache, through the matmul driver on
+// `threads` threads, in the file's layout or packed as Model::load packs them.
+void bench_stream(benchmark::State& state, const KernelTable* table, DType type, bool packed, int64_t rows,
+                  int64_t cols, int threads) {
+    constexpr int64_t kMatrices = 56;
     const TypeTraits& wt = traits(type);
     const std::vector<uint8_t> file = make_matrix(wt, rows * kMatrices, cols);
     const size_t matrix_bytes = row_bytes(wt, cols) * (size_t)rows;
-    const size_t group_bytes = packed_group_bytes(type, cols), packed_bytes = group_bytes * (rows / kPackRows);
+    const size_t packed_bytes = packed_matrix_bytes(type, rows, cols);
     // Packed weights live where Model::load puts them: anonymous pages, 2 MiB where possible.
     PageBuffer repacked(packed ? packed_bytes * kMatrices : 0);
     std::vector<Matrix> ms((size_t)kMatrices);
@@ -128,16 +130,16 @@ void bench_stream(benchmark::State& state, const KernelTable* table, DType type,
         m.row_bytes = row_bytes(wt, cols);
         m.data = file.data() + (size_t)i * matrix_bytes;
         if (!packed) continue;
-        pack_groups(m, 0, rows / kPackRows, repacked.data() + (size_t)i * packed_bytes);
+        pack_matrix(m, repacked.data() + (size_t)i * packed_bytes);
         m.packed = repacked.data() + (size_t)i * packed_bytes;
     }
-    ThreadPool one(1);
+    ThreadPool pool(threads);
     ActBuffer act;
     const std::vector<float> x = normal_floats(cols, 2, 1.0f);
-    convert_acts(*table, one, x.data(), 1, cols, wt.vec_dot_type, act);
+    convert_acts(*table, pool, x.data(), 1, cols, wt.vec_dot_type, act);
     std::vector<float> y((size_t)rows);
     for (auto _ : state) {
-        for (const Matrix& m : ms) matmul(*table, one, m, act, y.data(), rows);
+        for (const Matrix& m : ms) matmul(*table, pool, m, act, y.data(), rows);
         benchmark::DoNotOptimize(y.data());
         benchmark::ClobberMemory();
     }
@@ -225,10 +227,14 @@ void register_all() {
                 benchmark::RegisterBenchmark((prefix + "151936x1536/m" + std::to_string(nm)).c_str(), bench_packed, t,
                                              type, 151936, 1536, nm)
                     ->Unit(benchmark::kMillisecond);
+            const std::string stream = "stream/" + isa + "/" + traits(type).name;
             for (bool packed : {false, true})
-                benchmark::RegisterBenchmark(("stream/" + isa + "/" + traits(type).name + (packed ? "/packed" : "/file"))
-                                                 .c_str(),
-                                             bench_stream, t, type, packed)
+                benchmark::RegisterBenchmark((stream + (packed ? "/packed" : "/file")).c_str(), bench_stream, t, type,
+                                             packed, 8960, 1536, 1)
+                    ->Unit(benchmark::kMillisecond);
+            for (int threads : {1, 2})
+                benchmark::RegisterBenchmark((stream + "/packed/1536x8960/t" + std::to_string(threads)).c_str(),
+                                             bench_stream, t, type, true, 1536, 8960, threads)
                     ->Unit(benchmark::kMillisecond);
         }
         for (DType type : {DType::Q8_0, DType::Q8_1, DType::Q8_K, DType::F16, DType::BF16})

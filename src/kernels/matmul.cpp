@@ -77,20 +77,40 @@ bool decodes_packed(const ThreadPool& pool, const MatmulPart& p) {
 struct PackedPart {
     GemmPackedFn gemm;
     const MatmulPart* p;
-    size_t group_bytes;
+    PackedLayout layout;
     int64_t sums_row;
     int64_t g_begin, g_end;
 };
 
-// Groups [g0, g1) of `part` (local numbers) for tokens [t0, t1); prefetches stop at share_end.
-void run_groups(const PackedPart& part, int64_t g0, int64_t g1, int64_t t0, int64_t t1, const uint8_t* share_end) {
+// Groups [g0, g1) of `part` (local numbers) for tokens [t0, t1), one column slice after another
+// (kernels/packed.h); the prefetches of slice k stop at its group g_stream_end. Slice 0 writes y,
+// the others add their products to it: in the same order whatever the token count, so a token's
+// result does not depend on the batch.
+void run_groups(const PackedPart& part, int64_t g0, int64_t g1, int64_t t0, int64_t t1, int64_t g_stream_end) {
     const MatmulPart& p = *part.p;
-    for (int64_t g = g0; g < g1; ++g) {
-        const uint8_t* group = p.w->packed + (size_t)g * part.group_bytes;
-        for (int64_t t = t0; t < t1; t += kMaxPackedTokens) {
-            const int nm = (int)std::min<int64_t>(kMaxPackedTokens, t1 - t);
-            part.gemm(p.w->cols, nm, group, p.a->row(t), p.a->row_bytes, p.a->sums.data() + t * part.sums_row,
-                      part.sums_row, p.y + t * p.ldy + g * kPackRows, p.ldy, share_end);
+    const PackedLayout& l = part.layout;
+    const TypeTraits& at = traits(p.a->type);
+    alignas(64) float partial[kMaxPackedTokens * kPackRows];
+    for (int k = 0; k < l.n_slices; ++k) {
+        const uint8_t* slice = p.w->packed + l.slice_offset(k);
+        const size_t group_bytes = l.group_bytes(k);
+        const int64_t c0 = l.slice_begin(k), width = l.slice_width(k);
+        const size_t act_offset = row_bytes(at, c0);  // the slice's first activation block
+        const int64_t sums_offset = part.sums_row * c0 / p.w->cols;  // slices start on a sums boundary
+        assert(part.sums_row * c0 % p.w->cols == 0);
+        const uint8_t* stream_end = slice + (size_t)g_stream_end * group_bytes;
+        for (int64_t g = g0; g < g1; ++g) {
+            const uint8_t* group = slice + (size_t)g * group_bytes;
+            for (int64_t t = t0; t < t1; t += kMaxPackedTokens) {
+                const int nm = (int)std::min<int64_t>(kMaxPackedTokens, t1 - t);
+                float* y = p.y + t * p.ldy + g * kPackRows;
+                part.gemm(width, nm, group, p.a->row(t) + act_offset, p.a->row_bytes,
+                          p.a->sums.data() + t * part.sums_row + sums_offset, part.sums_row, k == 0 ? y : partial,
+                          k == 0 ? p.ldy : kPackRows, stream_end);
+                if (k == 0) continue;
+                for (int m = 0; m < nm; ++m)
+                    for (int64_t r = 0; r < kPackRows; ++r) y[m * p.ldy + r] += partial[m * kPackRows + r];
+            }
         }
     }
 }
@@ -99,7 +119,7 @@ PackedPart packed_part(const KernelTable& kt, ThreadPool& pool, const MatmulPart
     const GemmPackedFn gemm = kt.gemm_packed[(int)p.w->type()];
     assert(gemm != nullptr);
     ensure_block_sums(pool, *p.a);
-    return {gemm, &p, packed_group_bytes(p.w->type(), p.w->cols), p.a->sums_row(), g_begin,
+    return {gemm, &p, packed_layout(p.w->type(), p.w->rows, p.w->cols), p.a->sums_row(), g_begin,
             g_begin + p.w->rows / kPackRows};
 }
 
@@ -131,8 +151,7 @@ void decode_packed(ThreadPool& pool, const PackedPart* parts, int n_parts) {
                     const PackedPart& part = parts[i];
                     const int64_t g_stop = std::min(e, part.g_end);
                     // Where this thread stops reading the part: the share's end or the part's.
-                    const uint8_t* share_end =
-                        part.p->w->packed + (size_t)(std::min(s1, part.g_end) - part.g_begin) * part.group_bytes;
+                    const int64_t share_end = std::min(s1, part.g_end) - part.g_begin;
                     run_groups(part, g - part.g_begin, g_stop - part.g_begin, 0, part.p->a->n_tok, share_end);
                     g = g_stop;
                 }
@@ -148,10 +167,7 @@ void prefill_packed(ThreadPool& pool, const PackedPart& part) {
     pool.run([&](int ith, int nth) {
         int64_t g0, g1;
         split_range(part.g_end, ith, nth, &g0, &g1);
-        // Where this thread stops reading.
-        const uint8_t* share_end = part.p->w->packed + (size_t)g1 * part.group_bytes;
-        for (int64_t t0 = 0; t0 < n_tok; t0 += tile)
-            run_groups(part, g0, g1, t0, std::min(t0 + tile, n_tok), share_end);
+        for (int64_t t0 = 0; t0 < n_tok; t0 += tile) run_groups(part, g0, g1, t0, std::min(t0 + tile, n_tok), g1);
     });
 }
 

@@ -141,6 +141,42 @@ size_t packed_group_bytes(DType type, int64_t cols) {
     return (size_t)(cols / 64) * l.pair_bytes();
 }
 
+PackedLayout packed_layout(DType type, int64_t rows, int64_t cols) {
+    assert(packable(type, rows, cols));
+    PackedLayout l;
+    l.type = type;
+    l.rows = rows;
+    l.cols = cols;
+    l.slice_cols = cols;
+    const size_t whole = packed_group_bytes(type, cols);
+    Layout32 l32{};
+    if (whole > kWholeGroupBytes && layout32_of(type, &l32)) {
+        // Slices as even as the block pairs allow.
+        const int64_t want = (int64_t)((whole + kSliceGroupBytes - 1) / kSliceGroupBytes);
+        const int64_t per = (cols + want - 1) / want;
+        l.slice_cols = (per + 63) / 64 * 64;
+    }
+    l.n_slices = (int)((cols + l.slice_cols - 1) / l.slice_cols);
+    return l;
+}
+
+void pack_matrix(const Matrix& w, uint8_t* dst) {
+    const PackedLayout l = packed_layout(w.type(), w.rows, w.cols);
+    for (int k = 0; k < l.n_slices; ++k) {
+        Matrix slice = w;  // the same rows, seen from input slice_begin(k) on
+        slice.data = w.data + row_bytes(*w.traits, l.slice_begin(k));
+        slice.cols = l.slice_width(k);
+        pack_groups(slice, 0, l.groups(), dst + l.slice_offset(k));
+    }
+}
+
+void unpack_matrix_row(const PackedLayout& l, const uint8_t* packed, int64_t r, uint8_t* dst_row) {
+    const TypeTraits& tr = traits(l.type);
+    for (int k = 0; k < l.n_slices; ++k)
+        unpack_row(l.type, l.slice_width(k), packed + l.slice_offset(k) + (size_t)(r / kPackRows) * l.group_bytes(k),
+                   (int)(r % kPackRows), dst_row + row_bytes(tr, l.slice_begin(k)));
+}
+
 void pack_groups(const Matrix& w, int64_t g0, int64_t g1, uint8_t* dst) {
     assert(packable(w.type(), w.rows, w.cols));
     const size_t group_bytes = packed_group_bytes(w.type(), w.cols);

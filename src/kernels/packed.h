@@ -37,10 +37,23 @@
 // Exactly 210 bytes per row and super-block, as in the file.
 // A Q4_0/Q8_0/Q6_K group is exactly as large as its 16 rows were (Q4_K: 2.8% larger), so packing
 // costs (almost) no memory once the file's pages are released.
+//
+// Column slices. A group of long rows is bigger than L1 (ffn_down of R1-Distill-Qwen-1.5B: 8960
+// inputs, 79 KiB per group in Q4_0), so streaming it evicts the activation row it meets (9.5 KiB)
+// and every group reads that row again from L2, in the way of the weights. Such a matrix is packed
+// as column slices instead: slice k holds inputs [k * slice_cols, ...) of every row, packed as a
+// matrix of its own (groups as above), the slices one after another. The matmul driver walks a
+// thread's rows slice by slice, so the slice's activations stay in L1 while its groups stream
+// past, and each slice's stream is sequential. Only the 32-input-block types are sliced: a
+// decode step of the 1.5B model, sliced against whole groups on alternate steps, took 2.7% less
+// time in Q4_0 at 2 threads and ~1% in Q8_0, but 2-4% more in Q4_K_M (not pinned down; unlike
+// those, its k-quant kernels prefetch ahead in the stream, which each slice's end cuts short).
+// Numbers in docs/bench.md.
 #pragma once
 
 #include "tensor/tensor.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -64,13 +77,45 @@ bool packable(DType type, int64_t rows, int64_t cols);
 
 // Bytes of one packed group of 16 rows of `cols` inputs.
 size_t packed_group_bytes(DType type, int64_t cols);
+
+// A Q4_0 or Q8_0 group up to this size stays whole; a larger one is cut into slices of about
+// kSliceGroupBytes (one slice of a group and the activations it meets fit L1 together).
+constexpr size_t kWholeGroupBytes = 32 << 10;
+constexpr size_t kSliceGroupBytes = 24 << 10;
+
+// Where the slices of a packed [rows, cols] matrix lie. All slices are slice_cols wide but the
+// last, which may be narrower; one slice (slice_cols == cols) is the plain layout.
+struct PackedLayout {
+    DType type = DType::F32;
+    int64_t rows = 0, cols = 0;
+    int64_t slice_cols = 0;
+    int n_slices = 0;
+
+    int64_t groups() const { return rows / kPackRows; }
+    int64_t slice_begin(int k) const { return k * slice_cols; }
+    int64_t slice_width(int k) const { return std::min(slice_cols, cols - slice_begin(k)); }
+    size_t group_bytes(int k) const { return packed_group_bytes(type, slice_width(k)); }
+    // Slice k from the start of the packed matrix.
+    size_t slice_offset(int k) const { return (size_t)k * (size_t)groups() * packed_group_bytes(type, slice_cols); }
+    size_t bytes() const { return slice_offset(n_slices - 1) + (size_t)groups() * group_bytes(n_slices - 1); }
+};
+
+// The layout pack_matrix writes for a packable [rows, cols] matrix of `type`.
+PackedLayout packed_layout(DType type, int64_t rows, int64_t cols);
+
 // Bytes of a whole packed [rows, cols] matrix.
 inline size_t packed_matrix_bytes(DType type, int64_t rows, int64_t cols) {
-    return (size_t)(rows / kPackRows) * packed_group_bytes(type, cols);
+    return packed_layout(type, rows, cols).bytes();
 }
 
-// Writes groups [g0, g1) of w (which must be packable) into dst, group g at
-// dst + (g - g0) * packed_group_bytes(...).
+// Writes w (which must be packable) into dst in packed_layout(w's type and shape).
+void pack_matrix(const Matrix& w, uint8_t* dst);
+
+// Rebuilds row r of a matrix packed by pack_matrix in the original block format.
+void unpack_matrix_row(const PackedLayout& layout, const uint8_t* packed, int64_t r, uint8_t* dst_row);
+
+// Writes groups [g0, g1) of w (which must be packable) as whole groups (one slice) into dst,
+// group g at dst + (g - g0) * packed_group_bytes(...). pack_matrix writes each slice this way.
 void pack_groups(const Matrix& w, int64_t g0, int64_t g1, uint8_t* dst);
 
 // Rebuilds row r (0..15) of a packed group in the original block format: the inverse of

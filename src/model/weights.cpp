@@ -150,7 +150,7 @@ Status pack_weights(ModelWeights& w, const KernelTable& kt) {
     pool.run([&](int, int) {
         for (size_t i; (i = next.fetch_add(1)) < todo.size();) {
             Matrix& m = *todo[i];
-            pack_groups(m, 0, m.rows / kPackRows, dst[i]);
+            pack_matrix(m, dst[i]);
             if (m.data != w.token_embd.data) release_mapped_range(m.data, m.size_bytes());
         }
     });

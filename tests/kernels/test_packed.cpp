@@ -41,9 +41,10 @@ Matrix random_matrix(DType type, int64_t rows, int64_t cols, uint32_t seed, std:
     return w;
 }
 
+// w in the layout matmul reads (column slices where its rows are long).
 std::vector<uint8_t> pack(const Matrix& w) {
-    std::vector<uint8_t> out(packed_group_bytes(w.type(), w.cols) * (size_t)(w.rows / kPackRows));
-    pack_groups(w, 0, w.rows / kPackRows, out.data());
+    std::vector<uint8_t> out(packed_matrix_bytes(w.type(), w.rows, w.cols));
+    pack_matrix(w, out.data());
     return out;
 }
 
@@ -96,6 +97,57 @@ TEST(PackedLayout, UnpackRestoresEveryRowByteForByte) {
         pack_groups(w, 2, 3, part.data());
         EXPECT_EQ(std::memcmp(part.data(), packed.data() + 2 * group_bytes, group_bytes), 0);
     }
+}
+
+TEST(PackedLayout, LongRowsOfQ4_0AndQ8_0AreCutIntoSlicesThatFitL1) {
+    for (DType type : kPackedTypes) {
+        const char* name = traits(type).name;
+        const PackedLayout short_rows = packed_layout(type, 8960, 1536);  // gate/up of the 1.5B model: whole
+        EXPECT_EQ(short_rows.n_slices, 1) << name;
+        EXPECT_EQ(short_rows.bytes(), packed_group_bytes(type, 1536) * 560) << name;
+        const PackedLayout l = packed_layout(type, 1536, 8960);  // its ffn_down
+        const bool sliced = type == DType::Q4_0 || type == DType::Q8_0;
+        EXPECT_EQ(l.n_slices > 1, sliced) << name;
+        int64_t cols = 0;
+        size_t bytes = 0;
+        for (int k = 0; k < l.n_slices; ++k) {
+            EXPECT_EQ(l.slice_begin(k), cols) << name;
+            if (sliced) EXPECT_LE(l.group_bytes(k), kSliceGroupBytes) << name << " slice " << k;
+            EXPECT_EQ(l.slice_offset(k), bytes) << name << " slice " << k;
+            cols += l.slice_width(k);
+            bytes += l.group_bytes(k) * 96;
+        }
+        EXPECT_EQ(cols, 8960) << name;
+        EXPECT_EQ(l.bytes(), bytes) << name;
+    }
+    const PackedLayout q4_0 = packed_layout(DType::Q4_0, 1536, 8960);
+    EXPECT_EQ(q4_0.n_slices, 4);
+    EXPECT_EQ(q4_0.slice_cols, 2240);
+    EXPECT_EQ(q4_0.bytes(), 1536 * row_bytes(traits(DType::Q4_0), 8960));  // slicing adds no bytes
+    const PackedLayout q8_0 = packed_layout(DType::Q8_0, 1536, 8960);
+    EXPECT_EQ(q8_0.bytes(), 1536 * row_bytes(traits(DType::Q8_0), 8960));
+}
+
+// Rows of 6400 inputs: Q4_0 slices of 2176, 2176 and 2048; Q8_0 five of 1280; k-quants whole.
+constexpr int64_t kLongCols = 6400;
+
+TEST(PackedLayout, UnpackRestoresEveryRowOfASlicedMatrix) {
+    const int64_t rows = 48;
+    for (DType type : kPackedTypes) {
+        std::vector<uint8_t> bytes;
+        const Matrix w = random_matrix(type, rows, kLongCols, 13, bytes);
+        const std::vector<uint8_t> packed = pack(w);
+        const PackedLayout l = packed_layout(type, rows, kLongCols);
+        std::vector<uint8_t> row(w.row_bytes);
+        for (int64_t r = 0; r < rows; ++r) {
+            unpack_matrix_row(l, packed.data(), r, row.data());
+            ASSERT_EQ(std::memcmp(row.data(), w.row(r), w.row_bytes), 0) << traits(type).name << " row " << r;
+        }
+    }
+    const PackedLayout q4_0 = packed_layout(DType::Q4_0, rows, kLongCols);
+    EXPECT_EQ(q4_0.n_slices, 3);
+    EXPECT_EQ(q4_0.slice_width(2), 2048);
+    EXPECT_EQ(packed_layout(DType::Q8_0, rows, kLongCols).n_slices, 5);
 }
 
 TEST(PackedGemm, MatchesTheReferenceDotAndNotTheBatchSize) {
@@ -151,7 +203,8 @@ TEST(PackedMatmul, MatchesRefForEveryTokenCountAndThreadCount) {
     // at a time: where a thread finishes first (timing decides; with more threads than cores it is
     // the usual case) it takes groups from another's share, and the results must not depend on who
     // computed what.
-    const int64_t rows = 208, cols = 768;
+    // 48 x kLongCols: Q4_0 and Q8_0 in column slices, each adding its products to y.
+    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{208, 768}, {48, kLongCols}})
     for (DType type : kPackedTypes) {
         std::vector<uint8_t> bytes;
         Matrix w = random_matrix(type, rows, cols, 31, bytes);
@@ -172,14 +225,14 @@ TEST(PackedMatmul, MatchesRefForEveryTokenCountAndThreadCount) {
                     matmul_f32(*kt, pool, wp, x.data(), n_tok, got.data(), rows, act);
                     for (size_t i = 0; i < got.size(); ++i)
                         ASSERT_NEAR(got[i], ref[i], 1e-4 + 1e-4 * std::fabs(ref[i]))
-                            << traits(type).name << " " << kt->isa << " tokens " << n_tok << " threads " << threads
-                            << " at " << i;
+                            << traits(type).name << " " << cols << " " << kt->isa << " tokens " << n_tok
+                            << " threads " << threads << " at " << i;
                     // Token t of the batch is bit-identical to token t evaluated alone.
                     for (int64_t t : {int64_t{0}, n_tok - 1}) {
                         std::vector<float> single((size_t)rows);
                         matmul_f32(*kt, pool, wp, x.data() + t * cols, 1, single.data(), rows, act);
                         ASSERT_EQ(std::memcmp(single.data(), &got[(size_t)(t * rows)], rows * sizeof(float)), 0)
-                            << traits(type).name << " " << kt->isa << " token " << t << " of " << n_tok;
+                            << traits(type).name << " " << cols << " " << kt->isa << " token " << t << " of " << n_tok;
                     }
                 }
         }
