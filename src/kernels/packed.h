@@ -44,11 +44,11 @@
 // as column slices instead: slice k holds inputs [k * slice_cols, ...) of every row, packed as a
 // matrix of its own (groups as above), the slices one after another. The matmul driver walks a
 // thread's rows slice by slice, so the slice's activations stay in L1 while its groups stream
-// past, and each slice's stream is sequential. Only the 32-input-block types are sliced: a
-// decode step of the 1.5B model, sliced against whole groups on alternate steps, took 2.7% less
-// time in Q4_0 at 2 threads and ~1% in Q8_0, but 2-4% more in Q4_K_M (not pinned down; unlike
-// those, its k-quant kernels prefetch ahead in the stream, which each slice's end cuts short).
-// Numbers in docs/bench.md.
+// past, and each slice's stream is sequential. Only the 32-input-block types are sliced: the
+// 1.5B model, sliced against whole groups on alternate decode steps, decoded 2.7% faster in Q4_0
+// at 2 threads and ~1% in Q8_0, but 2-4% slower in Q4_K_M (not pinned down; unlike those, its
+// k-quant kernels prefetch ahead in the stream, which each slice's end cuts short). Numbers in
+// docs/bench.md.
 #pragma once
 
 #include "tensor/tensor.h"
