@@ -112,7 +112,9 @@ TEST(PackedLayout, LongRowsOfQ4_0AndQ8_0AreCutIntoSlicesThatFitL1) {
         size_t bytes = 0;
         for (int k = 0; k < l.n_slices; ++k) {
             EXPECT_EQ(l.slice_begin(k), cols) << name;
-            if (sliced) EXPECT_LE(l.group_bytes(k), kSliceGroupBytes) << name << " slice " << k;
+            if (sliced) {
+                EXPECT_LE(l.group_bytes(k), kSliceGroupBytes) << name << " slice " << k;
+            }
             EXPECT_EQ(l.slice_offset(k), bytes) << name << " slice " << k;
             cols += l.slice_width(k);
             bytes += l.group_bytes(k) * 96;
