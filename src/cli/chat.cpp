@@ -145,10 +145,10 @@ namespace {
 // byte to a pipe that the prompt's select() watches: the signal may land on one of the engine's
 // worker threads, and then select() in the main thread is not interrupted. A signal handler
 // can reach nothing but statics, hence these two.
-std::atomic<bool> g_interrupted{false};
+std::atomic<bool> g_chat_interrupted{false};
 int g_wake_fd = -1;  // write end of the self-pipe
 extern "C" void on_sigint(int) {
-    g_interrupted.store(true);
+    g_chat_interrupted.store(true);
     if (g_wake_fd >= 0) {
         const char b = 1;
         [[maybe_unused]] const ssize_t n = write(g_wake_fd, &b, 1);
@@ -213,7 +213,7 @@ public:
                 errno = EINTR;
             }
             if (r < 0 && errno == EINTR) {
-                if (g_interrupted.exchange(false)) {
+                if (g_chat_interrupted.exchange(false)) {
                     // Ctrl-C at the prompt: drop what was typed, leave readline, start afresh.
                     rl_free_line_state();
                     rl_replace_line("", 0);
@@ -410,7 +410,7 @@ int run_chat(ChatCliFlags& fl) {
 
     LineReader reader(tty_in, wake[0]);
     while (true) {
-        g_interrupted.store(false);
+        g_chat_interrupted.store(false);
         auto msg = read_message(reader, tty_in);
         if (!msg) {
             if (tty_in) fmt::print("\n");
@@ -426,8 +426,8 @@ int run_chat(ChatCliFlags& fl) {
         ReplyPrinter printer(stdout, tty_out, fl.chat.hide_reasoning);
         ChatSession::Callbacks cb;
         cb.on_delta = [&](const ReasoningDelta& d) { printer.on_delta(d); };
-        cb.cancelled = [] { return g_interrupted.load(); };
-        g_interrupted.store(false);
+        cb.cancelled = [] { return g_chat_interrupted.load(); };
+        g_chat_interrupted.store(false);
         auto reply = session.send(*msg, cb);
         printer.finish();
         if (!reply.ok()) {

@@ -83,11 +83,11 @@ std::string slug(const std::string& s) {
 // Ctrl-C: the first stops new answers and lets those in flight finish (each is written as it
 // completes, so --resume loses nothing); the handler then restores the default, so a second
 // Ctrl-C ends the process at once.
-std::atomic<bool> g_interrupted{false};
+std::atomic<bool> g_eval_interrupted{false};
 static_assert(std::atomic<bool>::is_always_lock_free, "set from a signal handler");
 
 extern "C" void on_eval_sigint(int) {
-    g_interrupted.store(true);
+    g_eval_interrupted.store(true);
     signal(SIGINT, SIG_DFL);
     const char msg[] = "\nretort eval: interrupted: finishing the answers in flight (Ctrl-C again to stop now)\n";
     (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
@@ -449,7 +449,7 @@ int run_eval(EvalFlags& fl) {
         ro.seed = fl.seed;
         ro.outputs_path = r.dir + "/outputs.jsonl";
         ro.resume = fl.resume;
-        ro.stop = &g_interrupted;
+        ro.stop = &g_eval_interrupted;
         Progress progress(name, tty);
         ro.progress = [&](const eval::GenerationProgress& p) { progress.update(p); };
         const int64_t retries_before = client ? client->retries() : 0;

@@ -11,7 +11,6 @@ namespace {
 constexpr std::string_view kThinkOpen = "<think>";
 constexpr std::string_view kThinkClose = "</think>";
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
 }  // namespace
 
 OutputParts split_output(std::string_view output) {

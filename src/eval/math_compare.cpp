@@ -15,7 +15,6 @@ namespace retort::eval {
 
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_alpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
 
 // Index just past the brace group that opens at s[open] == '{', or npos if unbalanced.

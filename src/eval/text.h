@@ -9,6 +9,8 @@
 
 namespace retort::eval {
 
+// ASCII 0-9 only (std::isdigit depends on the locale and takes an int).
+inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
 std::string_view trim(std::string_view s);
 bool starts_with(std::string_view s, std::string_view prefix);
 bool ends_with(std::string_view s, std::string_view suffix);

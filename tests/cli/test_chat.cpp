@@ -2,9 +2,11 @@
 // against tests/data/vocab/chat_renders.json, one scripted turn, and the interactive chat
 // driven through a pseudo-terminal (forkpty) on the tiny R1-vocab fixture. Every wait on the
 // child is bounded; a stuck child is killed and the test fails.
-// GCC 12 reports std::regex internals as maybe-uninitialized under the sanitizers' -O2
+// GCC 12 reports std::regex internals as maybe-uninitialized under the sanitizers with
 // -Werror: a false positive in libstdc++, as in tests/eval/eval_cli_test.cpp.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include "support/test_files.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -22,7 +24,6 @@
 namespace retort {
 namespace {
 
-const std::string kData = RETORT_TEST_DATA;
 const std::string kBin = RETORT_BINARY;
 const std::string kTiny = kData + "/tiny/tiny-qwen2-F32.gguf";
 

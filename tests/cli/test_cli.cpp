@@ -2,6 +2,7 @@
 // gets a one-line error and exit 2 (never a crash).
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
+#include "support/test_files.h"
 
 #include <gtest/gtest.h>
 
@@ -16,7 +17,6 @@
 namespace retort {
 namespace {
 
-const std::string kData = RETORT_TEST_DATA;
 const std::string kBin = RETORT_BINARY;
 
 struct Output {
@@ -40,11 +40,6 @@ Output retort(const std::string& args, const std::string& stdin_text = "") {
     return r;
 }
 
-nlohmann::json read_json(const std::string& path) {
-    std::ifstream in(path);
-    return nlohmann::json::parse(in);
-}
-
 std::string ids_csv(const std::vector<int>& ids) {
     std::string s;
     for (int id : ids) s += (s.empty() ? "" : ",") + std::to_string(id);
@@ -52,7 +47,7 @@ std::string ids_csv(const std::vector<int>& ids) {
 }
 
 TEST(Cli, RunEmbeddedModelGreedyMatchesLlamaCpp) {
-    const auto ref = read_json(kData + "/stories260K/reference.json");
+    const auto ref = read_json_file(kData + "/stories260K/reference.json");
     for (const auto& p : ref["prompts"]) {
         const std::string text = p["text"];
         if (text.empty()) continue;
@@ -82,7 +77,7 @@ TEST(Cli, StopStringEndsGeneration) {
 }
 
 TEST(Cli, TokenizeMatchesReference) {
-    const auto ref = read_json(kData + "/stories260K/reference.json");
+    const auto ref = read_json_file(kData + "/stories260K/reference.json");
     for (const auto& p : ref["prompts"]) {
         const std::string text = p["text"];
         Output r = retort("tokenize -f -", text);
@@ -129,7 +124,7 @@ TEST(Cli, DetokenizeRoundTrip) {
 }
 
 TEST(Cli, LogitsJsonMatchesReference) {
-    const auto ref = read_json(kData + "/tiny/tiny-qwen2-F32.reference.json");
+    const auto ref = read_json_file(kData + "/tiny/tiny-qwen2-F32.reference.json");
     const auto& seq = ref["sequences"][0];
     const std::vector<int> ids = seq["ids"];
     Output r = retort("logits -m " + kData + "/tiny/tiny-qwen2-F32.gguf --kv-type f32 --top 10 --full-last --ids " + ids_csv(ids));

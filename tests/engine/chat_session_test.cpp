@@ -2,6 +2,7 @@
 // vocab): KV prefix reuse between turns gives the logits a from-scratch evaluation gives, the
 // reasoning budget forces </think>, cancel and errors leave the history sound.
 #include "engine/chat_session.h"
+#include "support/test_files.h"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +12,6 @@
 namespace retort {
 namespace {
 
-const std::string kTiny = std::string(RETORT_TEST_DATA) + "/tiny/tiny-qwen2-F32.gguf";
 
 struct Loaded {
     std::shared_ptr<const GgufFile> file;
@@ -21,7 +21,7 @@ struct Loaded {
 
 Loaded load(int64_t n_ctx = 1024) {
     Loaded l;
-    auto f = GgufFile::open(kTiny);
+    auto f = GgufFile::open(kTinyQwen2);
     EXPECT_TRUE(f.ok()) << f.error().message;
     l.file = std::shared_ptr<const GgufFile>(std::move(f.value()));
     EngineOptions opt;

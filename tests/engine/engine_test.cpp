@@ -1,13 +1,13 @@
 // Engine::load sizing: the KV cache gives every one of n_seq sequences its full n_ctx
 // positions, whatever n_ctx is modulo the cache's block size.
 #include "engine/engine.h"
+#include "support/test_files.h"
 
 #include <gtest/gtest.h>
 
 namespace retort {
 namespace {
 
-const std::string kTiny = std::string(RETORT_TEST_DATA) + "/tiny/tiny-qwen2-F32.gguf";
 
 TEST(Engine, EverySequenceHoldsTheWholeContext) {
     for (int64_t n_ctx : {1, 17, 32, 33, 100}) {
@@ -15,7 +15,7 @@ TEST(Engine, EverySequenceHoldsTheWholeContext) {
         opt.n_threads = 1;
         opt.n_ctx = n_ctx;
         opt.n_seq = 8;
-        auto e = Engine::load(kTiny, opt);
+        auto e = Engine::load(kTinyQwen2, opt);
         ASSERT_TRUE(e.ok()) << e.error().message;
         Engine& engine = *e.value();
         std::vector<float> logits;

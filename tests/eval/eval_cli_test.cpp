@@ -4,7 +4,7 @@
 // and the bad-input cases (one line, exit 2). The model is random, so accuracy is whatever it
 // is: the checks are structure, counts and token figures. Skipped when the binary is not built.
 // GCC 12 reports std::regex internals (serve_process.h uses one) as maybe-uninitialized under
-// the sanitizers' -O2 -Werror: a false positive in libstdc++, as for -Wrestrict (CMakeLists.txt).
+// the sanitizers with -Werror: a false positive in libstdc++, as for -Wrestrict (CMakeLists.txt).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #include "eval/answer_extract.h"
@@ -12,6 +12,7 @@
 #include "eval/text.h"
 #include "eval_test_util.h"
 #include "server/serve_process.h"
+#include "support/test_files.h"
 
 #include <gtest/gtest.h>
 
@@ -35,7 +36,6 @@ using nlohmann::json;
 using testing::Cmd;
 using testing::run;
 
-const std::string kModel = std::string(RETORT_TEST_DATA) + "/tiny/tiny-qwen2-F32.gguf";
 const char* kAllSuites[] = {"gsm8k", "math500", "cmath", "aime2024", "humaneval", "mbpp", "humanevalfix"};
 
 std::vector<json> read_lines(const std::string& path) {
@@ -91,8 +91,8 @@ void check_run(const std::string& dir, const std::string& suite, size_t n, int m
     EXPECT_EQ(s["eval"]["backend"], in_process ? "engine" : "endpoint");
     if (in_process) {
         EXPECT_EQ(s["model"]["name"], "tiny-qwen2-F32");
-        EXPECT_EQ(s["model"]["file"], kModel);
-        EXPECT_EQ(s["model"]["size_bytes"], fs::file_size(kModel));
+        EXPECT_EQ(s["model"]["file"], kTinyQwen2);
+        EXPECT_EQ(s["model"]["size_bytes"], fs::file_size(kTinyQwen2));
         EXPECT_TRUE(s["model"]["quant"].is_string());
         EXPECT_GT(s["perf"]["peak_memory_bytes"].get<uint64_t>(), 0u);
         EXPECT_GT(s["hardware"]["threads"].get<int>(), 0);
@@ -122,7 +122,7 @@ TEST_F(EvalCli, EverySuiteInProcessWithReasoningBudget) {
     // A budget of 6 forces </think> early, so the answers are graded (the code ones in the sandbox).
     std::string suites;
     for (const char* s : kAllSuites) suites += std::string(suites.empty() ? "" : ",") + s;
-    const Cmd c = run("eval --suite " + suites + " -m " + kModel +
+    const Cmd c = run("eval --suite " + suites + " -m " + kTinyQwen2 +
                       " --limit 2 --max-tokens 16 --reasoning-budget 6 --parallel 4 --out " + path("all"));
     ASSERT_EQ(c.rc, 0) << c.out;
     for (const char* s : kAllSuites) {
@@ -150,14 +150,14 @@ std::pair<std::string, std::string> parts(const std::string& output) {
 }
 
 TEST_F(EvalCli, EndpointMatchesInProcessWhenGreedy) {
-    test::ServeProcess serve({"-m", kModel, "--parallel", "4"});
+    test::ServeProcess serve({"-m", kTinyQwen2, "--parallel", "4"});
     ASSERT_GT(serve.port(), 0);
     ASSERT_TRUE(serve.wait_ready());
     const std::string url = "http://127.0.0.1:" + std::to_string(serve.port());
     const std::string common = " --suite gsm8k,humaneval --limit 3 --max-tokens 16 --temp 0 --seed 7 --parallel 3";
     const Cmd remote = run("eval --endpoint " + url + common + " --out " + path("remote"));
     ASSERT_EQ(remote.rc, 0) << remote.out;
-    const Cmd local = run("eval -m " + kModel + common + " --out " + path("local"));
+    const Cmd local = run("eval -m " + kTinyQwen2 + common + " --out " + path("local"));
     ASSERT_EQ(local.rc, 0) << local.out;
     for (const char* s : {"gsm8k", "humaneval"}) {
         check_run(path("remote") + "/" + s, s, 3, 16, false);
@@ -181,7 +181,7 @@ TEST_F(EvalCli, EndpointMatchesInProcessWhenGreedy) {
 
 TEST_F(EvalCli, ResumeGeneratesOnlyWhatIsMissing) {
     const std::string out = path("resume");
-    const std::string args = "eval --suite gsm8k -m " + kModel + " --limit 3 --max-tokens 8 --out " + out;
+    const std::string args = "eval --suite gsm8k -m " + kTinyQwen2 + " --limit 3 --max-tokens 8 --out " + out;
     Cmd c = run(args);
     ASSERT_EQ(c.rc, 0) << c.out;
     const auto first = read_lines(out + "/outputs.jsonl");
@@ -218,14 +218,14 @@ TEST_F(EvalCli, ResumeGeneratesOnlyWhatIsMissing) {
 
 TEST_F(EvalCli, ResumeRefusesOtherGenerationSettings) {
     const std::string out = path("resume-settings");
-    const std::string args = "eval --suite gsm8k -m " + kModel + " --max-tokens 8 --temp 0 --out " + out;
+    const std::string args = "eval --suite gsm8k -m " + kTinyQwen2 + " --max-tokens 8 --temp 0 --out " + out;
     Cmd c = run(args + " --limit 1");
     ASSERT_EQ(c.rc, 0) << c.out;
     const json settings = read_json(out + "/run.json");
     EXPECT_EQ(settings["max_tokens"], 8);
     EXPECT_EQ(settings["temperature"], 0.0);
 
-    c = run("eval --suite gsm8k -m " + kModel + " --limit 1 --max-tokens 16 --temp 0.5 --out " + out + " --resume");
+    c = run("eval --suite gsm8k -m " + kTinyQwen2 + " --limit 1 --max-tokens 16 --temp 0.5 --out " + out + " --resume");
     EXPECT_EQ(c.rc, 2) << c.out;
     EXPECT_NE(c.out.find("generated with other settings"), std::string::npos) << c.out;
     EXPECT_NE(c.out.find("max_tokens: first run 8, now 16"), std::string::npos) << c.out;
@@ -241,7 +241,7 @@ TEST_F(EvalCli, CtrlCFinishesTheAnswersInFlightAndResumeCompletes) {
     const std::string out = path("interrupted");
     const std::string outputs = out + "/outputs.jsonl";
     const std::string err_path = path("interrupted.stderr");
-    const std::vector<std::string> args = {RETORT_BINARY, "eval",         "--suite", "gsm8k", "-m",  kModel,
+    const std::vector<std::string> args = {RETORT_BINARY, "eval",         "--suite", "gsm8k", "-m",  kTinyQwen2,
                                            "--limit",     "30",           "--max-tokens", "16", "--parallel", "2",
                                            "--out",       out};
     const pid_t pid = fork();
@@ -276,7 +276,7 @@ TEST_F(EvalCli, CtrlCFinishesTheAnswersInFlightAndResumeCompletes) {
     EXPECT_LT(kept.size(), 30u);
     EXPECT_FALSE(std::filesystem::exists(out + "/summary.json"));  // an interrupted run is not graded
 
-    const std::string rest = "eval --suite gsm8k -m " + kModel + " --limit 30 --max-tokens 16 --parallel 2 --out " + out;
+    const std::string rest = "eval --suite gsm8k -m " + kTinyQwen2 + " --limit 30 --max-tokens 16 --parallel 2 --out " + out;
     Cmd c = run(rest + " --resume");
     ASSERT_EQ(c.rc, 0) << c.out;
     const std::string expect = "generated " + std::to_string(30 - kept.size()) + " outputs (" +
@@ -333,7 +333,7 @@ TEST_F(EvalCli, FailingEndpointStopsAndResumeFinishes) {
 
 TEST_F(EvalCli, SamplesGivePassAtK) {
     const std::string out = path("samples");
-    const Cmd c = run("eval --suite aime2024 -m " + kModel + " --limit 2 --samples 2 --max-tokens 8 --out " + out);
+    const Cmd c = run("eval --suite aime2024 -m " + kTinyQwen2 + " --limit 2 --samples 2 --max-tokens 8 --out " + out);
     ASSERT_EQ(c.rc, 0) << c.out;
     const json s = read_json(out + "/summary.json");
     EXPECT_EQ(s["n"], 2);
@@ -366,7 +366,7 @@ TEST_F(EvalCli, DefaultModelAndPromptsOverTheContext) {
 }
 
 TEST_F(EvalCli, BadInputIsOneLineAndExit2) {
-    const std::string m = " -m " + kModel;
+    const std::string m = " -m " + kTinyQwen2;
     const std::vector<std::pair<std::string, std::string>> cases = {
         {"eval --suite nosuch" + m, "unknown suite 'nosuch'"},
         {"eval --suite gsm8k -m " + path("missing.gguf"), "missing.gguf"},

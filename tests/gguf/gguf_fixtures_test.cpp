@@ -1,6 +1,7 @@
 // Opens every GGUF fixture in tests/data and checks values known from FIXTURES.md.
 #include "gguf/ggml_types.h"
 #include "gguf/gguf.h"
+#include "support/test_files.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +11,6 @@
 namespace retort {
 namespace {
 
-const std::string kData = RETORT_TEST_DATA;
 
 std::unique_ptr<GgufFile> open_ok(const std::string& path) {
     auto r = GgufFile::open(path);

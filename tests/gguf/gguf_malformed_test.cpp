@@ -4,6 +4,7 @@
 // ASan+UBSan, and every buffer is copied to an exact-size heap block so overruns are caught).
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
+#include "support/test_files.h"
 
 #include <gtest/gtest.h>
 
@@ -15,8 +16,6 @@
 
 namespace retort {
 namespace {
-
-const std::string kData = RETORT_TEST_DATA;
 
 // Parses `bytes` from an exact-size heap copy.
 Result<std::unique_ptr<GgufFile>> parse_exact(const uint8_t* data, size_t size) {
@@ -309,11 +308,6 @@ TEST(GgufMalformed, TensorOffsets) {
 
 // ---- truncation and corruption of valid files
 
-std::vector<uint8_t> read_all(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 // Where the header ends and where the last tensor's data ends: any shorter prefix is invalid.
 uint64_t min_valid_size(const std::vector<uint8_t>& file) {
     auto r = GgufFile::parse("full.gguf", file.data(), file.size());
@@ -380,7 +374,7 @@ TEST(GgufMalformed, TruncationsOfRealFixturesFail) {
     for (const char* name : {"stories260K/stories260K.gguf", "tiny/tiny-llama-Q4_K_M.gguf",
                              "vocab/ggml-vocab-r1-distill-qwen.gguf"}) {
         SCOPED_TRACE(name);
-        const auto file = read_all(kData + "/" + name);
+        const auto file = read_file_bytes(kData + "/" + name);
         ASSERT_FALSE(file.empty());
         // Every byte of the first 4 KB (header, first kvs), then a prime stride through the
         // rest; the vocab (5.9 MB of kvs) gets a wider stride to keep the test quick.

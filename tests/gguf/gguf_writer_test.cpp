@@ -2,6 +2,7 @@
 // chunked fills, alignment), the writer's own refusals, and copying a real vocab and model.
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
+#include "support/test_files.h"
 
 #include <gtest/gtest.h>
 
@@ -13,8 +14,6 @@
 
 namespace retort {
 namespace {
-
-const std::string kData = RETORT_TEST_DATA;
 
 std::unique_ptr<GgufFile> parse_ok(const std::vector<uint8_t>& bytes) {
     auto r = GgufFile::parse("mem.gguf", bytes.data(), bytes.size());
@@ -28,11 +27,6 @@ std::vector<uint8_t> write_ok(const GgufWriter& w) {
     if (!r.ok()) return {};
     EXPECT_EQ(r.value().size(), w.file_size());
     return std::move(r.value());
-}
-
-std::vector<uint8_t> read_all(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 // A byte pattern that differs per tensor and per position, to catch misplaced rows.
@@ -345,7 +339,7 @@ TEST(GgufWriter, RewritesARealModelByteForByte) {
             ASSERT_TRUE(w.add_tensor(t.name, t.ggml_type, t.ne, t.data, t.size_bytes).ok());
         auto out = w.write_buffer();
         ASSERT_TRUE(out.ok()) << out.error().message;
-        const std::vector<uint8_t> orig = read_all(path);
+        const std::vector<uint8_t> orig = read_file_bytes(path);
         ASSERT_EQ(out.value().size(), orig.size());
         EXPECT_TRUE(out.value() == orig);
     }

@@ -18,7 +18,7 @@
 namespace retort {
 namespace {
 
-std::vector<const TypeTraits*> weight_types() {
+std::vector<const TypeTraits*> weight_type_traits() {
     std::vector<const TypeTraits*> out;
     for (uint32_t id = 0; id < (uint32_t)kDTypeIdLimit; ++id)
         if (const TypeTraits* t = find_traits(id); t != nullptr && t->is_weight_type) out.push_back(t);
@@ -67,7 +67,7 @@ float run_dot(const TypeTraits& wt, const DotCase& c) {
 TEST(RefKernels, TableCoversTheTraitsTable) {
     const KernelTable& k = ref_kernels();
     EXPECT_STREQ(k.isa, "ref");
-    for (const TypeTraits* t : weight_types()) {
+    for (const TypeTraits* t : weight_type_traits()) {
         EXPECT_NE(k.vec_dot[(int)t->type], nullptr) << t->name;
         EXPECT_NE(k.from_float[(int)t->vec_dot_type], nullptr) << t->name << " activations";
     }
@@ -161,7 +161,7 @@ TEST_P(RefDot, ZerosGiveZero) {
     EXPECT_EQ(run_dot(wt, make_case(wt, x, zeros)), 0.0f) << wt.name;
 }
 
-INSTANTIATE_TEST_SUITE_P(AllWeightTypes, RefDot, testing::ValuesIn(weight_types()),
+INSTANTIATE_TEST_SUITE_P(AllWeightTypes, RefDot, testing::ValuesIn(weight_type_traits()),
                          [](const testing::TestParamInfo<const TypeTraits*>& info) {
                              return std::string(info.param->name);
                          });

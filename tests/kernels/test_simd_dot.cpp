@@ -21,7 +21,7 @@ namespace {
 
 using simd_test::OffsetBuffer;
 
-std::vector<DType> weight_types() {
+std::vector<DType> weight_dtypes() {
     std::vector<DType> out;
     for (uint32_t id = 0; id < (uint32_t)kDTypeIdLimit; ++id)
         if (const TypeTraits* t = find_traits(id); t != nullptr && t->is_weight_type) out.push_back(t->type);
@@ -181,7 +181,7 @@ TEST_P(SimdVecDot, MatchesRef) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, SimdVecDot,
-                         testing::Combine(testing::ValuesIn(simd_test::simd_isas()), testing::ValuesIn(weight_types())),
+                         testing::Combine(testing::ValuesIn(simd_test::simd_isas()), testing::ValuesIn(weight_dtypes())),
                          [](const testing::TestParamInfo<Param>& info) {
                              return simd_test::param_name(std::get<0>(info.param) + "_" +
                                                           traits(std::get<1>(info.param)).name);
@@ -233,7 +233,7 @@ TEST_P(SimdVecDotRows, EachRowIsBitIdenticalToVecDot) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, SimdVecDotRows,
-                         testing::Combine(testing::ValuesIn(simd_test::simd_isas()), testing::ValuesIn(weight_types())),
+                         testing::Combine(testing::ValuesIn(simd_test::simd_isas()), testing::ValuesIn(weight_dtypes())),
                          [](const testing::TestParamInfo<Param>& info) {
                              return simd_test::param_name(std::get<0>(info.param) + "_" +
                                                           traits(std::get<1>(info.param)).name);

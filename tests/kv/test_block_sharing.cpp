@@ -20,7 +20,7 @@ namespace {
 
 constexpr int64_t kBs = 4;  // small blocks: every boundary case within a few positions
 
-KvCache make(int64_t n_blocks, int32_t n_seq) {
+KvCache make_shared_kv(int64_t n_blocks, int32_t n_seq) {
     auto kv = KvCache::create({3, 6, n_blocks * kBs, kBs, n_seq, DType::F32});
     EXPECT_TRUE(kv.ok());
     return std::move(kv.value());
@@ -70,7 +70,7 @@ std::vector<int32_t> iota_tokens(int32_t first, int64_t n) {
 }
 
 TEST(BlockSharing, ShareCountsReferencesAndCopiesOnlyTheTail) {
-    KvCache kv = make(16, 3);
+    KvCache kv = make_shared_kv(16, 3);
     const auto prompt = iota_tokens(100, 10);  // 2 full blocks of 4 + 2 positions
     append(kv, 0, prompt);
     EXPECT_EQ(kv.n_used_blocks(), 3);
@@ -96,7 +96,7 @@ TEST(BlockSharing, ShareCountsReferencesAndCopiesOnlyTheTail) {
 }
 
 TEST(BlockSharing, AppendingToBothGivesTheRowsOfSeparateRuns) {
-    KvCache kv = make(32, 2);
+    KvCache kv = make_shared_kv(32, 2);
     const auto prompt = iota_tokens(1, 13);
     append(kv, 0, prompt);
     ASSERT_TRUE(kv.share_prefix(1, 0, 13).ok());
@@ -110,7 +110,7 @@ TEST(BlockSharing, AppendingToBothGivesTheRowsOfSeparateRuns) {
     expect_rows(kv, 1, full_b);
 
     // The same sequences computed apart, in a cache of their own.
-    KvCache apart = make(32, 2);
+    KvCache apart = make_shared_kv(32, 2);
     append(apart, 0, full_a);
     append(apart, 1, full_b);
     for (int32_t s = 0; s < 2; ++s)
@@ -125,7 +125,7 @@ TEST(BlockSharing, AppendingToBothGivesTheRowsOfSeparateRuns) {
 }
 
 TEST(BlockSharing, TruncateInsideASharedBlockDropsIt) {
-    KvCache kv = make(16, 2);
+    KvCache kv = make_shared_kv(16, 2);
     append(kv, 0, iota_tokens(1, 12));
     ASSERT_TRUE(kv.share_prefix(1, 0, 12).ok());  // 3 shared blocks, no tail
     EXPECT_EQ(kv.n_shared_blocks(), 3);
@@ -149,7 +149,7 @@ TEST(BlockSharing, TruncateInsideASharedBlockDropsIt) {
 }
 
 TEST(BlockSharing, TruncateAndClearFreeExactlyWhatNoOneHolds) {
-    KvCache kv = make(16, 3);
+    KvCache kv = make_shared_kv(16, 3);
     append(kv, 0, iota_tokens(1, 16));  // 4 blocks
     ASSERT_TRUE(kv.share_prefix(1, 0, 14).ok());  // 3 shared + tail
     EXPECT_EQ(kv.n_free_blocks(), 11);
@@ -165,7 +165,7 @@ TEST(BlockSharing, TruncateAndClearFreeExactlyWhatNoOneHolds) {
 }
 
 TEST(BlockSharing, ChainsShareTheSameBlocks) {
-    KvCache kv = make(32, 3);
+    KvCache kv = make_shared_kv(32, 3);
     append(kv, 0, iota_tokens(1, 20));                // A: 5 blocks
     ASSERT_TRUE(kv.share_prefix(1, 0, 18).ok());    // B <- A: 4 shared + tail
     append(kv, 1, iota_tokens(200, 3));              // B: 21 positions
@@ -187,7 +187,7 @@ TEST(BlockSharing, ChainsShareTheSameBlocks) {
 TEST(BlockSharing, FreeingOrderDoesNotMatter) {
     std::vector<int32_t> order = {0, 1, 2, 3};
     do {
-        KvCache kv = make(32, 4);
+        KvCache kv = make_shared_kv(32, 4);
         append(kv, 0, iota_tokens(1, 17));
         ASSERT_TRUE(kv.share_prefix(1, 0, 17).ok());
         ASSERT_TRUE(kv.share_prefix(2, 1, 9).ok());
@@ -203,7 +203,7 @@ TEST(BlockSharing, FreeingOrderDoesNotMatter) {
 }
 
 TEST(BlockSharing, ShareFailsCleanly) {
-    KvCache kv = make(4, 2);
+    KvCache kv = make_shared_kv(4, 2);
     append(kv, 0, iota_tokens(1, 15));  // all 4 blocks
     EXPECT_FALSE(kv.share_prefix(0, 0, 4).ok());    // onto itself
     EXPECT_FALSE(kv.share_prefix(1, 0, 16).ok());   // past the source's end
@@ -223,7 +223,7 @@ TEST(BlockSharing, RandomOperationsAgainstAModel) {
         std::mt19937 rng(seed);
         const int32_t n_seq = 4;
         const int64_t n_blocks = 24;
-        KvCache kv = make(n_blocks, n_seq);
+        KvCache kv = make_shared_kv(n_blocks, n_seq);
         std::vector<std::vector<int32_t>> toks((size_t)n_seq);  // what each sequence must read back
         int32_t next_tok = 1;
         for (int it = 0; it < 300; ++it) {

@@ -10,14 +10,14 @@
 namespace retort {
 namespace {
 
-KvCache make(int64_t cells, int64_t seqs, int64_t block = 4) {
+KvCache make_kv(int64_t cells, int64_t seqs, int64_t block = 4) {
     auto kv = KvCache::create({2, 8, cells, block, seqs, DType::F32});
     EXPECT_TRUE(kv.ok());
     return std::move(kv.value());
 }
 
 TEST(KvCache, ReserveTruncateFreesBlocks) {
-    KvCache kv = make(32, 2);
+    KvCache kv = make_kv(32, 2);
     EXPECT_EQ(kv.n_blocks(), 8);
     EXPECT_EQ(kv.n_free_blocks(), 8);
     ASSERT_TRUE(kv.reserve(0, 9).ok());  // 3 blocks of 4
@@ -32,7 +32,7 @@ TEST(KvCache, ReserveTruncateFreesBlocks) {
 }
 
 TEST(KvCache, FullCacheIsAnErrorAndChangesNothing) {
-    KvCache kv = make(16, 2);
+    KvCache kv = make_kv(16, 2);
     ASSERT_TRUE(kv.reserve(0, 12).ok());
     Status st = kv.reserve(1, 8);
     ASSERT_FALSE(st.ok());
@@ -43,7 +43,7 @@ TEST(KvCache, FullCacheIsAnErrorAndChangesNothing) {
 }
 
 TEST(KvCache, RowsOfSequencesDoNotAlias) {
-    KvCache kv = make(64, 3);
+    KvCache kv = make_kv(64, 3);
     for (int s = 0; s < 3; ++s) ASSERT_TRUE(kv.reserve(s, 20).ok());
     std::set<const uint8_t*> rows;
     for (int64_t il = 0; il < 2; ++il)

@@ -2,6 +2,7 @@
 // gives the same logits as running each alone; bad batches and a full cache are errors.
 #include "kernels/kernel_table.h"
 #include "model/decoder.h"
+#include "support/test_files.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +11,6 @@
 namespace retort {
 namespace {
 
-const std::string kData = RETORT_TEST_DATA;
 
 struct Fixture {
     std::unique_ptr<Model> model;

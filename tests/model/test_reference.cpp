@@ -5,6 +5,7 @@
 #include "kv/kv_cache.h"
 #include "model/decoder.h"
 #include "model/model.h"
+#include "support/test_files.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -19,13 +20,6 @@ namespace {
 
 using nlohmann::json;
 
-const std::string kData = RETORT_TEST_DATA;
-
-json read_json(const std::string& path) {
-    std::ifstream in(path);
-    EXPECT_TRUE(in.good()) << path;
-    return json::parse(in);
-}
 
 struct Tolerance {
     double max_abs;        // max |Δlogit| over compared logits
@@ -209,7 +203,7 @@ void check_tiny(const std::string& name, const Model& m, const KernelTable& kt, 
 
 TEST_P(TinyModel, MatchesLlamaCpp) {
     const std::string name = GetParam();
-    const json ref = read_json(kData + "/tiny/" + name + ".reference.json");
+    const json ref = read_json_file(kData + "/tiny/" + name + ".reference.json");
     auto model = Model::load(kData + "/tiny/" + name + ".gguf");
     ASSERT_TRUE(model.ok()) << model.error().message;
     const Model& m = *model.value();
@@ -240,7 +234,7 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, TinyModel, ::testing::ValuesIn(kTinyFiles),
                          });
 
 TEST(Stories260K, MatchesLlamaCppAndGreedyIsIdentical) {
-    const json ref = read_json(kData + "/stories260K/reference.json");
+    const json ref = read_json_file(kData + "/stories260K/reference.json");
     auto model = Model::load(kData + "/stories260K/stories260K.gguf");
     ASSERT_TRUE(model.ok()) << model.error().message;
     const Model& m = *model.value();

@@ -7,6 +7,7 @@
 #include "model/decoder.h"
 #include "model/model.h"
 #include "model/synth.h"
+#include "support/test_files.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -24,13 +25,6 @@ namespace {
 
 using nlohmann::json;
 
-const std::string kData = RETORT_TEST_DATA;
-
-json read_json(const std::string& path) {
-    std::ifstream in(path);
-    EXPECT_TRUE(in.good()) << path;
-    return json::parse(in);
-}
 
 std::string temp_path(const std::string& name) {
     return (std::filesystem::temp_directory_path() / ("retort_test_synth_" + name)).string();
@@ -57,7 +51,7 @@ TEST(SynthMixture, ReproducesFixtureTensorTypes) {
         ASSERT_NE(preset, nullptr);
         const MixtureModel mm{preset->arch, preset->n_layer, preset->n_head, preset->n_head_kv};
         for (const std::string type : {"Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q4_0", "Q6_K", "Q8_0", "F16", "BF16"}) {
-            const json ref = read_json(kData + "/tiny/" + model + "-" + type + ".reference.json");
+            const json ref = read_json_file(kData + "/tiny/" + model + "-" + type + ".reference.json");
             const SynthFileType* ft = find_synth_file_type(type);
             ASSERT_NE(ft, nullptr) << type;
             const std::vector<DType> got = choose_tensor_types(mm, *ft, tensors);

@@ -3,6 +3,7 @@
 // seeded) request gives identical tokens alone, beside 7 others, after a preemption, and when
 // its prompt comes from a prefix cache.
 #include "runtime/worker.h"
+#include "support/test_files.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -14,7 +15,6 @@
 namespace retort {
 namespace {
 
-const std::string kData = RETORT_TEST_DATA;
 const std::string kStories = kData + "/stories260K/stories260K.gguf";
 
 std::unique_ptr<Engine> load(const std::string& path, int64_t n_seq, int64_t n_ctx = 0, int n_threads = 1) {

@@ -6,6 +6,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #include "server/http_server.h"
+#include "support/test_files.h"
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -23,7 +24,6 @@ namespace retort {
 namespace {
 
 using json = nlohmann::json;
-const std::string kData = RETORT_TEST_DATA;
 const std::string kKey = "sk-test-123";
 
 struct Live {

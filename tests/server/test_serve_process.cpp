@@ -2,7 +2,7 @@
 // SIGINT/SIGTERM, and the bounded load test (64 concurrent streaming clients, 5 rounds: zero
 // failed requests, no sequence or KV block left held, memory flat across rounds).
 // GCC 12 reports std::regex internals (serve_process.h, httplib.h) as maybe-uninitialized under
-// the sanitizers' -O2 -Werror: a false positive in libstdc++, as in tests/eval/eval_cli_test.cpp.
+// the sanitizers with -Werror: a false positive in libstdc++, as in tests/eval/eval_cli_test.cpp.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #include "server/serve_process.h"
