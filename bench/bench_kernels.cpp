@@ -70,7 +70,9 @@ void bench_matvec(benchmark::State& state, const KernelTable* table, DType type,
                                                    benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
 }
 
-void bench_packed(benchmark::State& state, const KernelTable* table, DType type, int64_t rows, int64_t cols, int nm) {
+// tile: through the kernel for Q8_0 activation tiles (gemm_packed_tile), as matmul takes 2+ rows.
+void bench_packed(benchmark::State& state, const KernelTable* table, DType type, int64_t rows, int64_t cols, int nm,
+                  bool tile) {
     const TypeTraits& wt = traits(type);
     const TypeTraits& at = traits(wt.vec_dot_type);
     const std::vector<uint8_t> w = make_matrix(wt, rows, cols);
@@ -93,13 +95,17 @@ void bench_packed(benchmark::State& state, const KernelTable* table, DType type,
     ActBuffer act;
     convert_acts(ref_kernels(), one, x.data(), nm, cols, at.type, act);
     ensure_block_sums(one, act);
+    if (tile) ensure_q8_0_tiles(one, act);
     std::vector<float> y((size_t)(rows * nm));
     const GemmPackedFn gemm = table->gemm_packed[(int)type];
+    const GemmPackedTileFn tile_gemm = table->gemm_packed_tile[(int)type];
     for (auto _ : state) {
         for (int64_t g = 0; g < rows / kPackRows; ++g)
-            gemm(cols, nm, packed.data() + g * group_bytes, act.row(0), act.row_bytes,
-                 act.sums.data(), act.sums_row(), y.data() + g * kPackRows, rows,
-                 packed.data() + packed.size());
+            if (tile)
+                tile_gemm(cols, nm, packed.data() + g * group_bytes, act.tile(0), y.data() + g * kPackRows, rows);
+            else
+                gemm(cols, nm, packed.data() + g * group_bytes, act.row(0), act.row_bytes, act.sums.data(),
+                     act.sums_row(), y.data() + g * kPackRows, rows, packed.data() + packed.size());
         benchmark::DoNotOptimize(y.data());
         benchmark::ClobberMemory();
     }
@@ -216,17 +222,26 @@ void register_all() {
         for (DType type : weight_types) {
             if (t->gemm_packed[(int)type] == nullptr) continue;
             const std::string prefix = "packed/" + isa + "/" + traits(type).name + "/";
+            const bool has_tile = t->gemm_packed_tile[(int)type] != nullptr;
             for (const auto& s : shapes)
                 for (int nm : {1, 4, 8})
-                    benchmark::RegisterBenchmark(
-                        (prefix + std::to_string(s[0]) + "x" + std::to_string(s[1]) + "/m" + std::to_string(nm)).c_str(),
-                        bench_packed, t, type, s[0], s[1], nm)
-                        ->Unit(benchmark::kMicrosecond);
+                    for (bool tile : {false, true}) {
+                        if (tile && (!has_tile || nm == 1)) continue;
+                        benchmark::RegisterBenchmark((prefix + std::to_string(s[0]) + "x" + std::to_string(s[1]) +
+                                                      "/m" + std::to_string(nm) + (tile ? "/tile" : ""))
+                                                         .c_str(),
+                                                     bench_packed, t, type, s[0], s[1], nm, tile)
+                            ->Unit(benchmark::kMicrosecond);
+                    }
             // From DRAM: one row (decoding) and eight (eight sequences decoding together).
             for (int nm : {1, 8})
-                benchmark::RegisterBenchmark((prefix + "151936x1536/m" + std::to_string(nm)).c_str(), bench_packed, t,
-                                             type, 151936, 1536, nm)
-                    ->Unit(benchmark::kMillisecond);
+                for (bool tile : {false, true}) {
+                    if (tile && (!has_tile || nm == 1)) continue;
+                    benchmark::RegisterBenchmark(
+                        (prefix + "151936x1536/m" + std::to_string(nm) + (tile ? "/tile" : "")).c_str(), bench_packed,
+                        t, type, 151936, 1536, nm, tile)
+                        ->Unit(benchmark::kMillisecond);
+                }
             const std::string stream = "stream/" + isa + "/" + traits(type).name;
             for (bool packed : {false, true})
                 benchmark::RegisterBenchmark((stream + (packed ? "/packed" : "/file")).c_str(), bench_stream, t, type,

@@ -31,6 +31,20 @@ using VecDotRowsFn = void (*)(int64_t n, int nr, float* out, int64_t out_stride,
 using GemmPackedFn = void (*)(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
                               const int32_t* sums, int64_t sums_row, float* y, int64_t ldy,
                               const uint8_t* stream_end);
+// Q8_0 activation rows in tiles of kQ8_0TileRows (the rows of one packed-kernel call), block by
+// block: one pointer reaches every row's quants, scale and sum, which 8 row pointers, 8 sum
+// pointers and f16 scales did not (kernels/packed.h, "Activation tiles"). A tile's rows past the
+// last activation row are zero.
+constexpr int kQ8_0TileRows = 8;
+struct Q8_0TileBlock {
+    int8_t qs[kQ8_0TileRows][32];  // row m's quants of the block
+    float d[kQ8_0TileRows];        // row m's scale, the BlockQ8_0 f16 widened
+    int32_t neg_sum[kQ8_0TileRows];  // minus the sum of row m's quants
+};
+// The y of GemmPackedFn for the first nm (1..kQ8_0TileRows) rows of a tile, bit for bit, for
+// packed Q4_0 and Q8_0 groups; tile: the block of the group's first input.
+using GemmPackedTileFn = void (*)(int64_t n, int nm, const uint8_t* group, const Q8_0TileBlock* tile, float* y,
+                                  int64_t ldy);
 // ActBuffer::sums of Q8_K activations: one int16 pair (two 32-input sub-blocks) per dword, so
 // this many per super-block of 256.
 constexpr int64_t kQ8KSumPairs = 4;
@@ -101,6 +115,7 @@ struct KernelTable {
     VecDotFn vec_dot[kDTypeIdLimit] = {};    // indexed by weight DType
     VecDotRowsFn vec_dot_rows[kDTypeIdLimit] = {};  // optional; matmul loops vec_dot without it
     GemmPackedFn gemm_packed[kDTypeIdLimit] = {};   // optional; a model is packed only for a table that has it
+    GemmPackedTileFn gemm_packed_tile[kDTypeIdLimit] = {};  // optional; 2+ rows take it where present
     FromFloatFn from_float[kDTypeIdLimit] = {};  // indexed by activation DType
     DotF16F32Fn dot_f16_f32 = ref_dot_f16_f32;
     AxpyF16F32Fn axpy_f16_f32 = ref_axpy_f16_f32;

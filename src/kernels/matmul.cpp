@@ -2,11 +2,13 @@
 
 #include "kernels/packed.h"
 #include "tensor/blocks.h"
+#include "util/fp16.h"
 
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <cassert>
+#include <cstring>
 #include <span>
 
 namespace retort {
@@ -61,6 +63,25 @@ void pair_sums_q8_k(const BlockQ8_K* blocks, int64_t n_blocks, int32_t* out) {
         }
 }
 
+static_assert(kQ8_0TileRows == kMaxPackedTokens, "a tile holds the rows of one packed kernel call");
+
+// Tile i of a.tiles from rows kQ8_0TileRows * i.. of a (Q8_0); rows past the last are zero.
+void build_q8_0_tile(const ActBuffer& a, int64_t i) {
+    const int64_t n_blocks = a.n_in / kQK8_0, t0 = i * kQ8_0TileRows;
+    Q8_0TileBlock* out = a.tiles.data() + i * n_blocks;
+    std::fill(out, out + n_blocks, Q8_0TileBlock{});
+    for (int m = 0; m < kQ8_0TileRows && t0 + m < a.n_tok; ++m) {
+        const BlockQ8_0* blocks = reinterpret_cast<const BlockQ8_0*>(a.row(t0 + m));
+        for (int64_t b = 0; b < n_blocks; ++b) {
+            std::memcpy(out[b].qs[m], blocks[b].qs, kQK8_0);
+            out[b].d[m] = fp16_to_f32(blocks[b].d);
+            int32_t sum = 0;
+            for (int j = 0; j < kQK8_0; ++j) sum += blocks[b].qs[j];
+            out[b].neg_sum[m] = -sum;
+        }
+    }
+}
+
 // Token rows per pass over a thread's row groups: the activations of that many rows stay in L2.
 int64_t packed_token_tile(const ActBuffer& a) {
     return std::max<int64_t>(kMaxPackedTokens,
@@ -74,8 +95,10 @@ bool decodes_packed(const ThreadPool& pool, const MatmulPart& p) {
 }
 
 // One product of a packed dispatch, its groups numbered [g_begin, g_end) among all the dispatch's groups.
+// tile_gemm, where set, takes the calls of 2+ token rows (from a.tiles).
 struct PackedPart {
     GemmPackedFn gemm;
+    GemmPackedTileFn tile_gemm;
     const MatmulPart* p;
     PackedLayout layout;
     int64_t sums_row;
@@ -104,9 +127,13 @@ void run_groups(const PackedPart& part, int64_t g0, int64_t g1, int64_t t0, int6
             for (int64_t t = t0; t < t1; t += kMaxPackedTokens) {
                 const int nm = (int)std::min<int64_t>(kMaxPackedTokens, t1 - t);
                 float* y = p.y + t * p.ldy + g * kPackRows;
-                part.gemm(width, nm, group, p.a->row(t) + act_offset, p.a->row_bytes,
-                          p.a->sums.data() + t * part.sums_row + sums_offset, part.sums_row, k == 0 ? y : partial,
-                          k == 0 ? p.ldy : kPackRows, stream_end);
+                float* out = k == 0 ? y : partial;
+                const int64_t ldo = k == 0 ? p.ldy : kPackRows;
+                if (nm > 1 && part.tile_gemm != nullptr)
+                    part.tile_gemm(width, nm, group, p.a->tile(t) + c0 / kQK8_0, out, ldo);
+                else
+                    part.gemm(width, nm, group, p.a->row(t) + act_offset, p.a->row_bytes,
+                              p.a->sums.data() + t * part.sums_row + sums_offset, part.sums_row, out, ldo, stream_end);
                 if (k == 0) continue;
                 for (int m = 0; m < nm; ++m)
                     for (int64_t r = 0; r < kPackRows; ++r) y[m * p.ldy + r] += partial[m * kPackRows + r];
@@ -119,7 +146,12 @@ PackedPart packed_part(const KernelTable& kt, ThreadPool& pool, const MatmulPart
     const GemmPackedFn gemm = kt.gemm_packed[(int)p.w->type()];
     assert(gemm != nullptr);
     ensure_block_sums(pool, *p.a);
-    return {gemm, &p, packed_layout(p.w->type(), p.w->rows, p.w->cols), p.a->sums_row(), g_begin,
+    GemmPackedTileFn tile_gemm = nullptr;
+    if (p.a->n_tok > 1 && p.a->type == DType::Q8_0 && kt.gemm_packed_tile[(int)p.w->type()] != nullptr) {
+        tile_gemm = kt.gemm_packed_tile[(int)p.w->type()];
+        ensure_q8_0_tiles(pool, *p.a);
+    }
+    return {gemm, tile_gemm, &p, packed_layout(p.w->type(), p.w->rows, p.w->cols), p.a->sums_row(), g_begin,
             g_begin + p.w->rows / kPackRows};
 }
 
@@ -219,6 +251,7 @@ void convert_acts(const KernelTable& kt, ThreadPool& pool, const float* x, int64
     const size_t need = out.row_bytes * (size_t)n_tok;
     if (out.bytes.size() < need) out.bytes.resize(need);
     out.sums_ready = false;
+    out.tiles_ready = false;
     const FromFloatFn from_float = kt.from_float[(int)type];
     assert(from_float != nullptr);
     for_each_row(pool, n_tok,
@@ -237,6 +270,15 @@ void ensure_block_sums(ThreadPool& pool, const ActBuffer& a) {
             pair_sums_q8_k(reinterpret_cast<const BlockQ8_K*>(a.row(t)), a.n_in / kQK_K, out);
     });
     a.sums_ready = true;
+}
+
+void ensure_q8_0_tiles(ThreadPool& pool, const ActBuffer& a) {
+    if (a.type != DType::Q8_0 || a.tiles_ready) return;
+    const int64_t n_tiles = (a.n_tok + kQ8_0TileRows - 1) / kQ8_0TileRows;
+    const size_t need = (size_t)(n_tiles * (a.n_in / kQK8_0));
+    if (a.tiles.size() < need) a.tiles.resize(need);
+    for_each_row(pool, n_tiles, [&](int64_t i) { build_q8_0_tile(a, i); });
+    a.tiles_ready = true;
 }
 
 void matmul(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const ActBuffer& a, float* y, int64_t ldy) {

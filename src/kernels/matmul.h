@@ -29,7 +29,14 @@ struct ActBuffer {
     // products that never read it (file-layout weights, other kernels) never pay for it.
     mutable std::vector<int32_t> sums;
     mutable bool sums_ready = false;
+    // Q8_0 rows as tiles of kQ8_0TileRows (kernel_table.h), for the packed kernels of 2+ rows:
+    // tile i holds rows kQ8_0TileRows * i.., n_in / 32 blocks. A cache of `bytes` like sums,
+    // filled by ensure_q8_0_tiles.
+    mutable std::vector<Q8_0TileBlock> tiles;
+    mutable bool tiles_ready = false;
     const uint8_t* row(int64_t t) const { return bytes.data() + (size_t)t * row_bytes; }
+    // Block 0 of the tile that starts at row t (a multiple of kQ8_0TileRows).
+    const Q8_0TileBlock* tile(int64_t t) const { return tiles.data() + t / kQ8_0TileRows * (n_in / kQK8_0); }
     int64_t sums_row() const {
         return type == DType::Q8_0 ? n_in / kQK8_0 : type == DType::Q8_K ? n_in / kQK_K * kQ8KSumPairs : 0;
     }
@@ -37,6 +44,9 @@ struct ActBuffer {
 
 // Fills a.sums (Q8_0 and Q8_K activations; a no-op otherwise or when already filled), in parallel over rows.
 void ensure_block_sums(ThreadPool& pool, const ActBuffer& a);
+
+// Fills a.tiles (Q8_0 activations; a no-op when already filled), in parallel over tiles.
+void ensure_q8_0_tiles(ThreadPool& pool, const ActBuffer& a);
 
 // Converts x [n_tok, n_in] (row stride n_in) to `type`, in parallel over rows.
 void convert_acts(const KernelTable& kt, ThreadPool& pool, const float* x, int64_t n_tok, int64_t n_in, DType type,

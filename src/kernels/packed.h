@@ -49,6 +49,13 @@
 // at 2 threads and ~1% in Q8_0, but 2-4% slower in Q4_K_M (not pinned down; unlike those, its
 // k-quant kernels prefetch ahead in the stream, which each slice's end cuts short). Numbers in
 // docs/bench.md.
+//
+// Activation tiles. The Q4_0 and Q8_0 kernels for 2..8 activation rows read them from a tile
+// (Q8_0TileBlock, kernel_table.h) that the matmul driver builds once per product: per block of
+// 32 inputs, the rows' quants, f32 scales and negated sums side by side. Every per-row operand
+// is then one broadcast load off one pointer. Row pointers (one per activation row, one per sums
+// row) did not fit the 16 general registers at 8 rows, and each f16 scale and sum took scalar
+// work per row and block.
 #pragma once
 
 #include "tensor/tensor.h"

@@ -5,6 +5,8 @@
 #include "kernels/kernel_table.h"
 #include "kernels/matmul.h"
 #include "kernels/packed.h"
+#include "tensor/blocks.h"
+#include "util/fp16.h"
 
 #include <gtest/gtest.h>
 
@@ -194,6 +196,74 @@ TEST(PackedGemm, MatchesTheReferenceDotAndNotTheBatchSize) {
                     ASSERT_EQ(std::memcmp(got.data(), &alone[(size_t)(m0 * rows)], got.size() * sizeof(float)), 0)
                         << tr.name << " " << kt->isa << " nm " << nm << " from row " << m0;
                 }
+        }
+    }
+}
+
+TEST(PackedGemm, TileKernelsMatchTheRowKernelsBitForBit) {
+    const auto tables = packing_tables();
+    if (tables.empty()) GTEST_SKIP() << "no packed kernels on this CPU";
+    const int64_t rows = 32, cols = 1024, n_blocks = cols / kQK8_0;
+    for (DType type : {DType::Q4_0, DType::Q8_0}) {
+        std::vector<uint8_t> bytes;
+        const Matrix w = random_matrix(type, rows, cols, 23, bytes);
+        // 11 rows: a full tile and one of 3 rows with 5 zero rows after them.
+        const int64_t n_tok = 11;
+        ThreadPool pool(2);
+        ActBuffer act;
+        convert_acts(ref_kernels(), pool, activations(n_tok, cols, 9).data(), n_tok, cols, DType::Q8_0, act);
+        ensure_block_sums(pool, act);
+        ensure_q8_0_tiles(pool, act);
+        // The tile holds each row's block as it is.
+        for (int64_t t = 0; t < 16; ++t)
+            for (int64_t b = 0; b < n_blocks; b += 7) {
+                const Q8_0TileBlock& blk = act.tile(t / kQ8_0TileRows * kQ8_0TileRows)[b];
+                const int m = (int)(t % kQ8_0TileRows);
+                if (t >= n_tok) {
+                    ASSERT_EQ(blk.d[m], 0.0f);
+                    ASSERT_EQ(blk.neg_sum[m], 0);
+                    continue;
+                }
+                const BlockQ8_0& src = reinterpret_cast<const BlockQ8_0*>(act.row(t))[b];
+                ASSERT_EQ(std::memcmp(blk.qs[m], src.qs, kQK8_0), 0) << "row " << t << " block " << b;
+                ASSERT_EQ(blk.d[m], fp16_to_f32(src.d));
+                ASSERT_EQ(blk.neg_sum[m], -act.sums[(size_t)(t * n_blocks + b)]);
+            }
+        // Whole rows, and the inputs from cols / 2 on packed as a column slice is.
+        for (int64_t c0 : {int64_t{0}, cols / 2}) {
+            const int64_t width = cols - c0;
+            const size_t rb = row_bytes(traits(type), width);
+            std::vector<uint8_t> part_bytes;
+            for (int64_t r = 0; r < rows; ++r) {
+                const uint8_t* src = w.row(r) + row_bytes(traits(type), c0);
+                part_bytes.insert(part_bytes.end(), src, src + rb);
+            }
+            Matrix part = w;
+            part.cols = width;
+            part.row_bytes = rb;
+            part.data = part_bytes.data();
+            const size_t group_bytes = packed_group_bytes(type, width);
+            std::vector<uint8_t> slice(group_bytes * (size_t)(rows / kPackRows));
+            pack_groups(part, 0, rows / kPackRows, slice.data());
+            for (const KernelTable* kt : tables) {
+                const GemmPackedFn gemm = kt->gemm_packed[(int)type];
+                const GemmPackedTileFn tile_gemm = kt->gemm_packed_tile[(int)type];
+                if (tile_gemm == nullptr) continue;
+                for (int64_t t0 : {0, 8})
+                    for (int nm = 1; nm <= std::min<int64_t>(kQ8_0TileRows, n_tok - t0); ++nm) {
+                        std::vector<float> want((size_t)(nm * rows), NAN), got((size_t)(nm * rows), NAN);
+                        for (int64_t g = 0; g < rows / kPackRows; ++g) {
+                            const uint8_t* group = slice.data() + g * group_bytes;
+                            gemm(width, nm, group, act.row(t0) + row_bytes(traits(DType::Q8_0), c0), act.row_bytes,
+                                 sums_of(act, (int)t0) + c0 / kQK8_0, act.sums_row(), &want[(size_t)(g * kPackRows)],
+                                 rows, slice.data() + slice.size());
+                            tile_gemm(width, nm, group, act.tile(t0) + c0 / kQK8_0, &got[(size_t)(g * kPackRows)], rows);
+                        }
+                        ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
+                            << traits(type).name << " " << kt->isa << " rows " << t0 << ".." << t0 + nm
+                            << " from input " << c0;
+                    }
+            }
         }
     }
 }

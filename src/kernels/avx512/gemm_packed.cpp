@@ -166,6 +166,68 @@ void packed_q4_0_one_row(int64_t n, const uint8_t* group, const uint8_t* act, si
     _mm512_storeu_ps(y, acc);
 }
 
+// Q4_0 and Q8_0 packed groups x M (1..8) rows of a Q8_0 activation tile: packed32_kernel's
+// operations in its order (so the same bits), with each row's per-block operands one broadcast
+// load away from one pointer: the sum starts the dot as -offset x sum (a shift of the tile's
+// negated sum), and the f32 scale multiplies the weights' scales straight from memory. With row
+// pointers, 8 rows spilled general and vector registers and spent ~8 scalar instructions per
+// row and block on sums and f16 scales.
+template <bool kNibbles, int M>
+void packed32_tile_kernel(int64_t n, const uint8_t* group, const Q8_0TileBlock* tile, float* y, int64_t ldy) {
+    constexpr int kChunks = kNibbles ? 4 : 8;
+    constexpr int kOffsetShift = kNibbles ? 3 : 7;  // offset 8 or 128
+    constexpr size_t kScales = kPackRows * 2, kQuants = kChunks * 64, kPair = 2 * (kScales + kQuants);
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    __m512 acc[M];
+    for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
+    const uint8_t* pair = group;
+    for (int64_t b = 0; b < n / 32; b += 2, pair += kPair, tile += 2) {
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h) {
+            const Q8_0TileBlock& blk = tile[h];
+            const uint8_t* q = pair + 2 * kScales + h * kQuants;
+            __m512i dot[M];
+#pragma GCC unroll 8
+            for (int m = 0; m < M; ++m) dot[m] = _mm512_slli_epi32(_mm512_set1_epi32(blk.neg_sum[m]), kOffsetShift);
+            if constexpr (kNibbles) {
+#pragma GCC unroll 4
+                for (int p = 0; p < 4; ++p) {
+                    const __m512i v = ld512(q + p * 64);
+                    const __m512i lo = _mm512_and_si512(v, low4);
+                    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+#pragma GCC unroll 8
+                    for (int m = 0; m < M; ++m) {
+                        const uint8_t* a = (const uint8_t*)blk.qs[m];
+                        dot[m] = dpbusd_bcast(dot[m], lo, a + 4 * p);
+                        dot[m] = dpbusd_bcast(dot[m], hi, a + 16 + 4 * p);
+                    }
+                }
+            } else {
+#pragma GCC unroll 8
+                for (int s = 0; s < 8; ++s) {
+                    const __m512i v = ld512(q + s * 64);
+#pragma GCC unroll 8
+                    for (int m = 0; m < M; ++m) dot[m] = dpbusd_bcast(dot[m], v, (const uint8_t*)blk.qs[m] + 4 * s);
+                }
+            }
+            const __m512 dw = _mm512_cvtph_ps(ld256(pair + h * kScales));
+#pragma GCC unroll 8
+            for (int m = 0; m < M; ++m) {
+                const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(blk.d[m]));
+                acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[m]), d, acc[m]);
+            }
+        }
+    }
+    for (int m = 0; m < M; ++m) _mm512_storeu_ps(y + m * ldy, acc[m]);
+}
+
+// packed32_tile_kernel<kNibbles, nm>.
+template <bool kNibbles, int... Ms>
+void run_tile(int nm, std::integer_sequence<int, Ms...>, int64_t n, const uint8_t* group, const Q8_0TileBlock* tile,
+              float* y, int64_t ldy) {
+    ((nm == Ms + 1 && (packed32_tile_kernel<kNibbles, Ms + 1>(n, group, tile, y, ldy), true)) || ...);
+}
+
 // Pointers to the activation rows' super-block sb (BlockQ8_K: float d, int8 qs[256], int16
 // bsums[16]).
 template <int M>
@@ -418,6 +480,14 @@ void gemm_packed_q4_0(int64_t n, int nm, const uint8_t* group, const uint8_t* ac
 void gemm_packed_q8_0(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
                       const int32_t* sums, int64_t sums_row, float* y, int64_t ldy, const uint8_t* stream_end) {
     run_rows<Packed32<false>, 8>(n, nm, group, act, act_row, sums, sums_row, y, ldy, stream_end);
+}
+
+void gemm_packed_tile_q4_0(int64_t n, int nm, const uint8_t* group, const Q8_0TileBlock* tile, float* y, int64_t ldy) {
+    run_tile<true>(nm, std::make_integer_sequence<int, kQ8_0TileRows>(), n, group, tile, y, ldy);
+}
+
+void gemm_packed_tile_q8_0(int64_t n, int nm, const uint8_t* group, const Q8_0TileBlock* tile, float* y, int64_t ldy) {
+    run_tile<false>(nm, std::make_integer_sequence<int, kQ8_0TileRows>(), n, group, tile, y, ldy);
 }
 
 void gemm_packed_q4_k(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,

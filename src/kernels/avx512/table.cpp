@@ -36,6 +36,8 @@ void add_avx512_kernels(KernelTable& t) {
     t.gemm_packed[(int)DType::Q8_0] = avx512::gemm_packed_q8_0;
     t.gemm_packed[(int)DType::Q4_K] = avx512::gemm_packed_q4_k;
     t.gemm_packed[(int)DType::Q6_K] = avx512::gemm_packed_q6_k;
+    t.gemm_packed_tile[(int)DType::Q4_0] = avx512::gemm_packed_tile_q4_0;
+    t.gemm_packed_tile[(int)DType::Q8_0] = avx512::gemm_packed_tile_q8_0;
 
     t.from_float[(int)DType::Q8_0] = avx512::from_float_q8_0;
     t.from_float[(int)DType::Q8_1] = avx512::from_float_q8_1;
