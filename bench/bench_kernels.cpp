@@ -102,7 +102,8 @@ void bench_packed(benchmark::State& state, const KernelTable* table, DType type,
     for (auto _ : state) {
         for (int64_t g = 0; g < rows / kPackRows; ++g)
             if (tile)
-                tile_gemm(cols, nm, packed.data() + g * group_bytes, act.tile(0), y.data() + g * kPackRows, rows);
+                tile_gemm(cols, nm, packed.data() + g * group_bytes, act.tile(0), y.data() + g * kPackRows, rows,
+                          packed.data() + packed.size());
             else
                 gemm(cols, nm, packed.data() + g * group_bytes, act.row(0), act.row_bytes, act.sums.data(),
                      act.sums_row(), y.data() + g * kPackRows, rows, packed.data() + packed.size());

@@ -27,7 +27,8 @@ using VecDotRowsFn = void (*)(int64_t n, int nr, float* out, int64_t out_stride,
 // the weight's vec_dot_type, act_row bytes apart; sums: the activation blocks' sums of quants
 // (ActBuffer::sums), sums_row entries apart. stream_end: the end of the packed bytes the caller
 // may go on to read after this group (the end of the thread share of the matrix it belongs to);
-// the kernel prefetches ahead of itself up to there, across group borders, and never at or past it.
+// the kernel prefetches ahead of itself up to there, across group borders, and never at or past it
+// (nullptr: nothing to prefetch, the group is already in cache).
 using GemmPackedFn = void (*)(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
                               const int32_t* sums, int64_t sums_row, float* y, int64_t ldy,
                               const uint8_t* stream_end);
@@ -42,9 +43,10 @@ struct Q8_0TileBlock {
     int32_t neg_sum[kQ8_0TileRows];  // minus the sum of row m's quants
 };
 // The y of GemmPackedFn for the first nm (1..kQ8_0TileRows) rows of a tile, bit for bit, for
-// packed Q4_0 and Q8_0 groups; tile: the block of the group's first input.
+// packed Q4_0 and Q8_0 groups; tile: the block of the group's first input; stream_end as for
+// GemmPackedFn.
 using GemmPackedTileFn = void (*)(int64_t n, int nm, const uint8_t* group, const Q8_0TileBlock* tile, float* y,
-                                  int64_t ldy);
+                                  int64_t ldy, const uint8_t* stream_end);
 // ActBuffer::sums of Q8_K activations: one int16 pair (two 32-input sub-blocks) per dword, so
 // this many per super-block of 256.
 constexpr int64_t kQ8KSumPairs = 4;

@@ -126,14 +126,16 @@ void run_groups(const PackedPart& part, int64_t g0, int64_t g1, int64_t t0, int6
             const uint8_t* group = slice + (size_t)g * group_bytes;
             for (int64_t t = t0; t < t1; t += kMaxPackedTokens) {
                 const int nm = (int)std::min<int64_t>(kMaxPackedTokens, t1 - t);
+                // Only the first pass over the group streams it; the later ones read it from L1.
+                const uint8_t* ahead = t == t0 ? stream_end : nullptr;
                 float* y = p.y + t * p.ldy + g * kPackRows;
                 float* out = k == 0 ? y : partial;
                 const int64_t ldo = k == 0 ? p.ldy : kPackRows;
                 if (nm > 1 && part.tile_gemm != nullptr)
-                    part.tile_gemm(width, nm, group, p.a->tile(t) + c0 / kQK8_0, out, ldo);
+                    part.tile_gemm(width, nm, group, p.a->tile(t) + c0 / kQK8_0, out, ldo, ahead);
                 else
                     part.gemm(width, nm, group, p.a->row(t) + act_offset, p.a->row_bytes,
-                              p.a->sums.data() + t * part.sums_row + sums_offset, part.sums_row, out, ldo, stream_end);
+                              p.a->sums.data() + t * part.sums_row + sums_offset, part.sums_row, out, ldo, ahead);
                 if (k == 0) continue;
                 for (int m = 0; m < nm; ++m)
                     for (int64_t r = 0; r < kPackRows; ++r) y[m * p.ldy + r] += partial[m * kPackRows + r];

@@ -257,7 +257,8 @@ TEST(PackedGemm, TileKernelsMatchTheRowKernelsBitForBit) {
                             gemm(width, nm, group, act.row(t0) + row_bytes(traits(DType::Q8_0), c0), act.row_bytes,
                                  sums_of(act, (int)t0) + c0 / kQK8_0, act.sums_row(), &want[(size_t)(g * kPackRows)],
                                  rows, slice.data() + slice.size());
-                            tile_gemm(width, nm, group, act.tile(t0) + c0 / kQK8_0, &got[(size_t)(g * kPackRows)], rows);
+                            tile_gemm(width, nm, group, act.tile(t0) + c0 / kQK8_0, &got[(size_t)(g * kPackRows)], rows,
+                                      slice.data() + slice.size());
                         }
                         ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
                             << traits(type).name << " " << kt->isa << " rows " << t0 << ".." << t0 + nm

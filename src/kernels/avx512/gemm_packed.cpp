@@ -41,8 +41,9 @@ __attribute__((always_inline)) inline __m512i dpwssd_bcast(__m512i acc, __m512i 
 // 16 rows of 1536 inputs is only 6 Q4_K super-blocks). Measured on one core streaming 768 MB of
 // packed Q4_K groups of 1536 inputs: no software prefetch 15 GB/s, the next super-block of the
 // same group only 24.5, 2 super-blocks ahead across groups 29-31, 3 ahead (7 KiB) 33, 4 ahead
-// 30-34 (docs/bench.md). The Q4_0 and Q8_0 kernels do less work per byte and decode no faster
-// with it (Q8_0 slower), so they leave it to the hardware.
+// 30-34 (docs/bench.md). The Q4_0 and Q8_0 kernels for one row do less work per byte and decode
+// no faster with it (Q8_0 slower), so they leave it to the hardware; their tile kernels (2-8
+// rows), which keep the core busy, do prefetch: --parallel 8 decode +5% to +17% (docs/bench.md).
 // The window's lines are asked for in kParts parts spread over the super-block's loop, not all
 // at once: a burst of 37 (Q4_K) or 53 (Q6_K) prefetches stalls the loads that follow it, which
 // costs little when one activation row waits on DRAM anyway but a lot when 8 rows keep the core
@@ -173,7 +174,8 @@ void packed_q4_0_one_row(int64_t n, const uint8_t* group, const uint8_t* act, si
 // pointers, 8 rows spilled general and vector registers and spent ~8 scalar instructions per
 // row and block on sums and f16 scales.
 template <bool kNibbles, int M>
-void packed32_tile_kernel(int64_t n, const uint8_t* group, const Q8_0TileBlock* tile, float* y, int64_t ldy) {
+void packed32_tile_kernel(int64_t n, const uint8_t* group, const Q8_0TileBlock* tile, float* y, int64_t ldy,
+                          const uint8_t* stream_end) {
     constexpr int kChunks = kNibbles ? 4 : 8;
     constexpr int kOffsetShift = kNibbles ? 3 : 7;  // offset 8 or 128
     constexpr size_t kScales = kPackRows * 2, kQuants = kChunks * 64, kPair = 2 * (kScales + kQuants);
@@ -184,6 +186,7 @@ void packed32_tile_kernel(int64_t n, const uint8_t* group, const Q8_0TileBlock* 
     for (int64_t b = 0; b < n / 32; b += 2, pair += kPair, tile += 2) {
 #pragma GCC unroll 2
         for (int h = 0; h < 2; ++h) {
+            prefetch_ahead<kPair, 2>(pair, stream_end, h);
             const Q8_0TileBlock& blk = tile[h];
             const uint8_t* q = pair + 2 * kScales + h * kQuants;
             __m512i dot[M];
@@ -224,8 +227,8 @@ void packed32_tile_kernel(int64_t n, const uint8_t* group, const Q8_0TileBlock* 
 // packed32_tile_kernel<kNibbles, nm>.
 template <bool kNibbles, int... Ms>
 void run_tile(int nm, std::integer_sequence<int, Ms...>, int64_t n, const uint8_t* group, const Q8_0TileBlock* tile,
-              float* y, int64_t ldy) {
-    ((nm == Ms + 1 && (packed32_tile_kernel<kNibbles, Ms + 1>(n, group, tile, y, ldy), true)) || ...);
+              float* y, int64_t ldy, const uint8_t* stream_end) {
+    ((nm == Ms + 1 && (packed32_tile_kernel<kNibbles, Ms + 1>(n, group, tile, y, ldy, stream_end), true)) || ...);
 }
 
 // Pointers to the activation rows' super-block sb (BlockQ8_K: float d, int8 qs[256], int16
@@ -482,12 +485,14 @@ void gemm_packed_q8_0(int64_t n, int nm, const uint8_t* group, const uint8_t* ac
     run_rows<Packed32<false>, 8>(n, nm, group, act, act_row, sums, sums_row, y, ldy, stream_end);
 }
 
-void gemm_packed_tile_q4_0(int64_t n, int nm, const uint8_t* group, const Q8_0TileBlock* tile, float* y, int64_t ldy) {
-    run_tile<true>(nm, std::make_integer_sequence<int, kQ8_0TileRows>(), n, group, tile, y, ldy);
+void gemm_packed_tile_q4_0(int64_t n, int nm, const uint8_t* group, const Q8_0TileBlock* tile, float* y, int64_t ldy,
+                           const uint8_t* stream_end) {
+    run_tile<true>(nm, std::make_integer_sequence<int, kQ8_0TileRows>(), n, group, tile, y, ldy, stream_end);
 }
 
-void gemm_packed_tile_q8_0(int64_t n, int nm, const uint8_t* group, const Q8_0TileBlock* tile, float* y, int64_t ldy) {
-    run_tile<false>(nm, std::make_integer_sequence<int, kQ8_0TileRows>(), n, group, tile, y, ldy);
+void gemm_packed_tile_q8_0(int64_t n, int nm, const uint8_t* group, const Q8_0TileBlock* tile, float* y, int64_t ldy,
+                           const uint8_t* stream_end) {
+    run_tile<false>(nm, std::make_integer_sequence<int, kQ8_0TileRows>(), n, group, tile, y, ldy, stream_end);
 }
 
 void gemm_packed_q4_k(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,

@@ -45,8 +45,10 @@ void gemm_packed_q4_k(int64_t n, int nm, const uint8_t* group, const uint8_t* ac
 void gemm_packed_q6_k(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
                       const int32_t* sums, int64_t sums_row, float* y, int64_t ldy, const uint8_t* stream_end);
 // The same products against tiles of Q8_0 activation rows (GemmPackedTileFn).
-void gemm_packed_tile_q4_0(int64_t n, int nm, const uint8_t* group, const Q8_0TileBlock* tile, float* y, int64_t ldy);
-void gemm_packed_tile_q8_0(int64_t n, int nm, const uint8_t* group, const Q8_0TileBlock* tile, float* y, int64_t ldy);
+void gemm_packed_tile_q4_0(int64_t n, int nm, const uint8_t* group, const Q8_0TileBlock* tile, float* y, int64_t ldy,
+                           const uint8_t* stream_end);
+void gemm_packed_tile_q8_0(int64_t n, int nm, const uint8_t* group, const Q8_0TileBlock* tile, float* y, int64_t ldy,
+                           const uint8_t* stream_end);
 
 // One vec_dot_rows entry for 1..kMaxDotRows rows from a Kernel class with a static
 // template<int R> run(n, out, out_stride, w, a, a_row).
