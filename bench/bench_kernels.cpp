@@ -224,25 +224,19 @@ void register_all() {
             if (t->gemm_packed[(int)type] == nullptr) continue;
             const std::string prefix = "packed/" + isa + "/" + traits(type).name + "/";
             const bool has_tile = t->gemm_packed_tile[(int)type] != nullptr;
-            for (const auto& s : shapes)
-                for (int nm : {1, 4, 8})
-                    for (bool tile : {false, true}) {
-                        if (tile && (!has_tile || nm == 1)) continue;
-                        benchmark::RegisterBenchmark((prefix + std::to_string(s[0]) + "x" + std::to_string(s[1]) +
-                                                      "/m" + std::to_string(nm) + (tile ? "/tile" : ""))
-                                                         .c_str(),
-                                                     bench_packed, t, type, s[0], s[1], nm, tile)
-                            ->Unit(benchmark::kMicrosecond);
-                    }
-            // From DRAM: one row (decoding) and eight (eight sequences decoding together).
-            for (int nm : {1, 8})
+            // nm rows through gemm_packed and, for 2+ rows where the type has one, the tile kernel.
+            const auto add = [&](int64_t rows, int64_t cols, int nm, benchmark::TimeUnit unit) {
                 for (bool tile : {false, true}) {
                     if (tile && (!has_tile || nm == 1)) continue;
-                    benchmark::RegisterBenchmark(
-                        (prefix + "151936x1536/m" + std::to_string(nm) + (tile ? "/tile" : "")).c_str(), bench_packed,
-                        t, type, 151936, 1536, nm, tile)
-                        ->Unit(benchmark::kMillisecond);
+                    const std::string name = prefix + std::to_string(rows) + "x" + std::to_string(cols) + "/m" +
+                                             std::to_string(nm) + (tile ? "/tile" : "");
+                    benchmark::RegisterBenchmark(name.c_str(), bench_packed, t, type, rows, cols, nm, tile)->Unit(unit);
                 }
+            };
+            for (const auto& s : shapes)
+                for (int nm : {1, 4, 8}) add(s[0], s[1], nm, benchmark::kMicrosecond);
+            // From DRAM: one row (decoding) and eight (eight sequences decoding together).
+            for (int nm : {1, 8}) add(151936, 1536, nm, benchmark::kMillisecond);
             const std::string stream = "stream/" + isa + "/" + traits(type).name;
             for (bool packed : {false, true})
                 benchmark::RegisterBenchmark((stream + (packed ? "/packed" : "/file")).c_str(), bench_stream, t, type,

@@ -65,19 +65,19 @@ void pair_sums_q8_k(const BlockQ8_K* blocks, int64_t n_blocks, int32_t* out) {
 
 static_assert(kQ8_0TileRows == kMaxPackedTokens, "a tile holds the rows of one packed kernel call");
 
-// Tile i of a.tiles from rows kQ8_0TileRows * i.. of a (Q8_0); rows past the last are zero.
+// Tile i of a.tiles from rows kQ8_0TileRows * i.. of a (Q8_0, its block sums filled); rows past
+// the last are zero.
 void build_q8_0_tile(const ActBuffer& a, int64_t i) {
     const int64_t n_blocks = a.n_in / kQK8_0, t0 = i * kQ8_0TileRows;
     Q8_0TileBlock* out = a.tiles.data() + i * n_blocks;
     std::fill(out, out + n_blocks, Q8_0TileBlock{});
     for (int m = 0; m < kQ8_0TileRows && t0 + m < a.n_tok; ++m) {
         const BlockQ8_0* blocks = reinterpret_cast<const BlockQ8_0*>(a.row(t0 + m));
+        const int32_t* sums = a.sums.data() + (t0 + m) * n_blocks;
         for (int64_t b = 0; b < n_blocks; ++b) {
             std::memcpy(out[b].qs[m], blocks[b].qs, kQK8_0);
             out[b].d[m] = fp16_to_f32(blocks[b].d);
-            int32_t sum = 0;
-            for (int j = 0; j < kQK8_0; ++j) sum += blocks[b].qs[j];
-            out[b].neg_sum[m] = -sum;
+            out[b].neg_sum[m] = -sums[b];
         }
     }
 }
@@ -148,11 +148,9 @@ PackedPart packed_part(const KernelTable& kt, ThreadPool& pool, const MatmulPart
     const GemmPackedFn gemm = kt.gemm_packed[(int)p.w->type()];
     assert(gemm != nullptr);
     ensure_block_sums(pool, *p.a);
-    GemmPackedTileFn tile_gemm = nullptr;
-    if (p.a->n_tok > 1 && p.a->type == DType::Q8_0 && kt.gemm_packed_tile[(int)p.w->type()] != nullptr) {
-        tile_gemm = kt.gemm_packed_tile[(int)p.w->type()];
-        ensure_q8_0_tiles(pool, *p.a);
-    }
+    // Weights with a tile kernel take Q8_0 activations (matmul_fused asserts the type).
+    GemmPackedTileFn tile_gemm = p.a->n_tok > 1 ? kt.gemm_packed_tile[(int)p.w->type()] : nullptr;
+    if (tile_gemm != nullptr) ensure_q8_0_tiles(pool, *p.a);
     return {gemm, tile_gemm, &p, packed_layout(p.w->type(), p.w->rows, p.w->cols), p.a->sums_row(), g_begin,
             g_begin + p.w->rows / kPackRows};
 }
@@ -276,6 +274,7 @@ void ensure_block_sums(ThreadPool& pool, const ActBuffer& a) {
 
 void ensure_q8_0_tiles(ThreadPool& pool, const ActBuffer& a) {
     if (a.type != DType::Q8_0 || a.tiles_ready) return;
+    ensure_block_sums(pool, a);  // the tiles carry the rows' block sums
     const int64_t n_tiles = (a.n_tok + kQ8_0TileRows - 1) / kQ8_0TileRows;
     const size_t need = (size_t)(n_tiles * (a.n_in / kQK8_0));
     if (a.tiles.size() < need) a.tiles.resize(need);

@@ -45,7 +45,8 @@ struct ActBuffer {
 // Fills a.sums (Q8_0 and Q8_K activations; a no-op otherwise or when already filled), in parallel over rows.
 void ensure_block_sums(ThreadPool& pool, const ActBuffer& a);
 
-// Fills a.tiles (Q8_0 activations; a no-op when already filled), in parallel over tiles.
+// Fills a.tiles (Q8_0 activations; a no-op when already filled), and a.sums they copy from, in
+// parallel over tiles.
 void ensure_q8_0_tiles(ThreadPool& pool, const ActBuffer& a);
 
 // Converts x [n_tok, n_in] (row stride n_in) to `type`, in parallel over rows.
