@@ -71,73 +71,41 @@ __attribute__((always_inline)) inline void prefetch_ahead(const uint8_t* unit, c
     }
 }
 
-// Every kernel below has the signature of GemmPackedFn for a fixed number M of activation rows;
-// run_rows (at the end) calls one for any number of rows.
+// The Q4_0 and Q8_0 kernels take one activation row (decoding) or a tile of 2..8 rows (batched
+// decoding, prompts); the k-quant kernels take M (1..8) rows by pointers. Each has the signature of
+// GemmPackedFn, or GemmPackedTileFn for the tiles, for its fixed number of rows.
 
-// Q4_0 and Q8_0 packed groups x Q8_0 activations, M (1..8) rows. kNibbles: 4 chunks of nibble
-// pairs (Q4_0, offset 8) instead of 8 chunks of bytes (Q8_0, offset 128).
-template <bool kNibbles, int M>
-void packed32_kernel(int64_t n, const uint8_t* group, const uint8_t* act, size_t act_row, const int32_t* sums,
-                     int64_t sums_row, float* y, int64_t ldy, const uint8_t* /*stream_end*/) {
-    constexpr int kChunks = kNibbles ? 4 : 8;
-    constexpr int kOffsetShift = kNibbles ? 3 : 7;  // offset 8 or 128
-    constexpr size_t kScales = kPackRows * 2, kQuants = kChunks * 64;
-    const __m512i low4 = _mm512_set1_epi8(0x0F);
-    __m512 acc[M];
-#pragma GCC unroll 8
-    for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
+// Q8_0 packed groups x one Q8_0 activation row. Per block: the dot of 8 chunks of (q + 128) bytes
+// started from -128 x sum(a), which undoes the offset, then scaled by the weights' and the
+// activation's scales. The tile kernel does the same operations in the same order.
+void packed_q8_0_one_row(int64_t n, const uint8_t* group, const uint8_t* act, size_t /*act_row*/, const int32_t* sums,
+                         int64_t /*sums_row*/, float* y, int64_t /*ldy*/, const uint8_t* /*stream_end*/) {
+    constexpr size_t kScales = kPackRows * 2, kQuants = 8 * 64;
+    __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < n / 32; ++b) {
         // Block pairs: [scales of b, b+1][quants of b][quants of b+1] (packed.h).
         const uint8_t* pair = group + (size_t)(b / 2) * 2 * (kScales + kQuants);
         const uint8_t* q = pair + 2 * kScales + (size_t)(b % 2) * kQuants;
-        const uint8_t* a[M];
-        __m512i dot[M];
+        const uint8_t* a = act + (size_t)b * sizeof(BlockQ8_0);
+        __m512i dot = _mm512_set1_epi32(-(sums[b] << 7));
 #pragma GCC unroll 8
-        for (int m = 0; m < M; ++m) {
-            a[m] = act + (size_t)m * act_row + (size_t)b * sizeof(BlockQ8_0);
-            // Start from -offset * sum(a): what the unsigned weights add on top of the true dot.
-            dot[m] = _mm512_set1_epi32(-(sums[m * sums_row + b] << kOffsetShift));
-        }
-        if constexpr (kNibbles) {
-#pragma GCC unroll 4
-            for (int p = 0; p < 4; ++p) {
-                const __m512i v = ld512(q + p * 64);
-                const __m512i lo = _mm512_and_si512(v, low4);                          // inputs 4p..4p+3
-                const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);  // inputs 16+4p..
-#pragma GCC unroll 8
-                for (int m = 0; m < M; ++m) {
-                    dot[m] = dpbusd_bcast(dot[m], lo, a[m] + 2 + 4 * p);
-                    dot[m] = dpbusd_bcast(dot[m], hi, a[m] + 2 + 16 + 4 * p);
-                }
-            }
-        } else {
-#pragma GCC unroll 8
-            for (int s = 0; s < 8; ++s) {
-                const __m512i v = ld512(q + s * 64);
-#pragma GCC unroll 8
-                for (int m = 0; m < M; ++m) dot[m] = dpbusd_bcast(dot[m], v, a[m] + 2 + 4 * s);
-            }
-        }
-        const __m512 dw = _mm512_cvtph_ps(ld256(pair + (size_t)(b % 2) * kScales));
-#pragma GCC unroll 8
-        for (int m = 0; m < M; ++m) {
-            const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(ld_f16(a[m])));
-            acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[m]), d, acc[m]);
-        }
+        for (int s = 0; s < 8; ++s) dot = dpbusd_bcast(dot, ld512(q + s * 64), a + 2 + 4 * s);
+        const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(ld256(pair + (size_t)(b % 2) * kScales)), _mm512_set1_ps(ld_f16(a)));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), d, acc);
     }
-#pragma GCC unroll 8
-    for (int m = 0; m < M; ++m) _mm512_storeu_ps(y + m * ldy, acc[m]);
+    _mm512_storeu_ps(y, acc);
 }
 
 // Q4_0 packed groups x one Q8_0 activation row: decoding's kernel. One row streams the weights
 // from DRAM with little work per line, and how far ahead the core can have loads in flight is
-// its reorder window divided by the uops per line. So, against packed32_kernel<true, 1>: a block
+// its reorder window divided by the uops per line. So, against the general M-row kernel it
+// replaced for one row (packed32_kernel<true, 1>, since removed): a block
 // pair per iteration with pointers that only advance (no address arithmetic per block), each
 // chunk loaded into a register once (GCC otherwise folds the load into both of its uses), the
 // activation scale broadcast as f16 and converted in the vector unit, and the low- and
 // high-nibble dots in two chains of 4 instead of one of 8. About 15% fewer instructions per
-// block; the float operations are packed32_kernel's, in its order, so the results are
-// bit-identical to a row of a wider call. Measured per decode step against packed32_kernel<true, 1>
+// block; the float operations are the tile kernel's, in its order, so the results are
+// bit-identical to a row of a tile. Measured per decode step against packed32_kernel<true, 1>
 // (docs/bench.md): +2.2% to +5.0% at 2 threads (mean +3.7%), +2.1%/+5.3% at 1 thread. Software
 // prefetch (1 to 9 lines per pair, 4 to 16 KiB ahead) still costs more than it brings here.
 void packed_q4_0_one_row(int64_t n, const uint8_t* group, const uint8_t* act, size_t /*act_row*/, const int32_t* sums,
@@ -152,7 +120,7 @@ void packed_q4_0_one_row(int64_t n, const uint8_t* group, const uint8_t* act, si
         for (int h = 0; h < 2; ++h) {
             const uint8_t* q = pair + 2 * kScales + h * kQuants;
             const uint8_t* ab = a + h * sizeof(BlockQ8_0);
-            // Low nibbles start from -8 * sum(a), as in packed32_kernel.
+            // Low nibbles start from -8 * sum(a): what the unsigned weights add on top of the true dot.
             __m512i dot_lo = _mm512_set1_epi32(-(sums[b + h] << 3)), dot_hi = _mm512_setzero_si512();
 #pragma GCC unroll 4
             for (int p = 0; p < 4; ++p) {
@@ -169,8 +137,8 @@ void packed_q4_0_one_row(int64_t n, const uint8_t* group, const uint8_t* act, si
     _mm512_storeu_ps(y, acc);
 }
 
-// Q4_0 and Q8_0 packed groups x M (1..8) rows of a Q8_0 activation tile: packed32_kernel's
-// operations in its order (so the same bits), with each row's per-block operands one broadcast
+// Q4_0 and Q8_0 packed groups x M (1..8) rows of a Q8_0 activation tile: the one-row kernels'
+// operations in their order (so the same bits), with each row's per-block operands one broadcast
 // load away from one pointer: the sum starts the dot as -offset x sum (a shift of the tile's
 // negated sum), and the f32 scale multiplies the weights' scales straight from memory. With row
 // pointers, 8 rows spilled general and vector registers and spent ~8 scalar instructions per
@@ -460,16 +428,7 @@ using GemmPackedOneFn = void (*)(int64_t n, const uint8_t* group, const uint8_t*
                                  const int32_t* sums, int64_t sums_row, float* y, int64_t ldy,
                                  const uint8_t* stream_end);
 
-// Each kernel template as a type run_rows can take: Kernel::fn<M> is the kernel for M rows.
-template <bool kNibbles>
-struct Packed32 {
-    template <int M>
-    static constexpr GemmPackedOneFn fn = &packed32_kernel<kNibbles, M>;
-};
-struct PackedQ4_0 {
-    template <int M>
-    static constexpr GemmPackedOneFn fn = M == 1 ? &packed_q4_0_one_row : &packed32_kernel<true, M>;
-};
+// Each k-quant kernel template as a type run_rows can take: Kernel::fn<M> is the kernel for M rows.
 struct PackedQ4K {
     template <int M>
     static constexpr GemmPackedOneFn fn = &packed_q4_k_kernel<M>;
@@ -497,16 +456,25 @@ void run_rows(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_
                          sums_row, y + m0 * ldy, ldy, stream_end);
 }
 
+// Q4_0 and Q8_0 rows one at a time: matmul takes 2+ rows of these types through the tile kernels
+// (gemm_packed_tile_*), which give the same bits; tests and benchmarks compare against this.
+template <GemmPackedOneFn kOneRow>
+void each_row(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row, const int32_t* sums,
+              int64_t sums_row, float* y, int64_t ldy, const uint8_t* stream_end) {
+    for (int m = 0; m < nm; ++m)
+        kOneRow(n, group, act + (size_t)m * act_row, act_row, sums + m * sums_row, sums_row, y + m * ldy, ldy, stream_end);
+}
+
 }  // namespace
 
 void gemm_packed_q4_0(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
                       const int32_t* sums, int64_t sums_row, float* y, int64_t ldy, const uint8_t* stream_end) {
-    run_rows<PackedQ4_0, 8>(n, nm, group, act, act_row, sums, sums_row, y, ldy, stream_end);
+    each_row<packed_q4_0_one_row>(n, nm, group, act, act_row, sums, sums_row, y, ldy, stream_end);
 }
 
 void gemm_packed_q8_0(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
                       const int32_t* sums, int64_t sums_row, float* y, int64_t ldy, const uint8_t* stream_end) {
-    run_rows<Packed32<false>, 8>(n, nm, group, act, act_row, sums, sums_row, y, ldy, stream_end);
+    each_row<packed_q8_0_one_row>(n, nm, group, act, act_row, sums, sums_row, y, ldy, stream_end);
 }
 
 void gemm_packed_tile_q4_0(int64_t n, int nm, const uint8_t* group, const Q8_0TileBlock* tile, float* y, int64_t ldy,
