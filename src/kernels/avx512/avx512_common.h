@@ -16,4 +16,12 @@ namespace retort::simd {
 
 static inline __m512i ld512(const uint8_t* p) { return _mm512_loadu_si512((const void*)p); }
 
+// The same load, which GCC may not merge with an earlier load of the same bytes (kept in a
+// register, where too many such would spill).
+__attribute__((always_inline)) inline __m512i ld512_each_time(const uint8_t* p) {
+    __m512i v;
+    asm volatile("vmovdqu64 %1, %0" : "=v"(v) : "m"(*(const __m512i*)p));
+    return v;
+}
+
 }  // namespace retort::simd

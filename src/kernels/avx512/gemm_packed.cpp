@@ -59,7 +59,7 @@ __attribute__((always_inline)) inline __m512i dpwssd_bcast(__m512i acc, __m512i 
 // window would cross stream_end, prefetch nothing.
 constexpr uintptr_t kPrefetchAhead = 7 * 1024;
 
-template <size_t kUnitBytes, int kParts = 1, int kHint = _MM_HINT_T0>
+template <size_t kUnitBytes, int kParts = 1, _mm_hint kHint = _MM_HINT_T0>
 __attribute__((always_inline)) inline void prefetch_ahead(const uint8_t* unit, const uint8_t* stream_end, int part = 0) {
     // Addresses as integers: the window may lie past the end of the allocation.
     const uintptr_t from = (uintptr_t)unit + kPrefetchAhead;
@@ -68,7 +68,7 @@ __attribute__((always_inline)) inline void prefetch_ahead(const uint8_t* unit, c
 #pragma GCC unroll 64
     for (size_t i = 0; i < kPer; ++i) {
         const size_t l = (size_t)part * kPer + i;
-        if (l < kLines) _mm_prefetch((const char*)(from + l * 64), (_mm_hint)kHint);
+        if (l < kLines) _mm_prefetch((const char*)(from + l * 64), kHint);
     }
 }
 
@@ -91,7 +91,8 @@ void packed_q8_0_one_row(int64_t n, const uint8_t* group, const uint8_t* act, si
         __m512i dot = _mm512_set1_epi32(-(sums[b] << 7));
 #pragma GCC unroll 8
         for (int s = 0; s < 8; ++s) dot = dpbusd_bcast(dot, ld512(q + s * 64), a + 2 + 4 * s);
-        const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(ld256(pair + (size_t)(b % 2) * kScales)), _mm512_set1_ps(ld_f16(a)));
+        const __m512 dw = _mm512_cvtph_ps(ld256(pair + (size_t)(b % 2) * kScales));
+        const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(ld_f16(a)));
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), d, acc);
     }
     _mm512_storeu_ps(y, acc);
@@ -100,17 +101,17 @@ void packed_q8_0_one_row(int64_t n, const uint8_t* group, const uint8_t* act, si
 // Q4_0 packed groups x one Q8_0 activation row: decoding's kernel. One row streams the weights
 // from DRAM with little work per line, and how far ahead the core can have loads in flight is
 // its reorder window divided by the uops per line. So, against the general M-row kernel it
-// replaced for one row (packed32_kernel<true, 1>, since removed): a block
-// pair per iteration with pointers that only advance (no address arithmetic per block), each
-// chunk loaded into a register once (GCC otherwise folds the load into both of its uses), the
-// activation scale broadcast as f16 and converted in the vector unit, and the low- and
-// high-nibble dots in two chains of 4 instead of one of 8. About 15% fewer instructions per
-// block; the float operations are the tile kernel's, in its order, so the results are
-// bit-identical to a row of a tile. Measured per decode step against packed32_kernel<true, 1>
-// (docs/bench.md): +2.2% to +5.0% at 2 threads (mean +3.7%), +2.1%/+5.3% at 1 thread.
-// Prefetch into L2 (T1) 7 KiB ahead saves 0.7-1.8% of the decode's matmul time, at 1 and 2
-// threads alike (6 runs alternating per product in one process); into L1 (T0) it cost 1.7% at
-// 1 thread and 14 KiB ahead cost 3-4% (docs/bench.md).
+// replaced (packed32_kernel<true, 1>, since removed): a block pair per iteration with pointers
+// that only advance (no address arithmetic per block), each chunk loaded into a register once
+// (GCC otherwise folds the load into both of its uses), the activation scale broadcast as f16
+// and converted in the vector unit, and the low- and high-nibble dots in two chains of 4 instead
+// of one of 8. About 15% fewer instructions per block; the float operations are the tile
+// kernel's, in its order, so the results are bit-identical to a row of a tile. Measured per
+// decode step against that kernel (docs/bench.md): +2.2% to +5.0% at 2 threads (mean +3.7%),
+// +2.1%/+5.3% at 1 thread. Prefetch into L2 (T1) 7 KiB ahead saves 0.7-1.8% of the decode's
+// matmul time, at 1 and 2 threads alike (6 runs alternating per product in one process); into
+// L1 (T0) it cost 1.7% at 1 thread and 14 KiB ahead cost 3-4% (docs/bench.md, "Two variants in
+// one process").
 void packed_q4_0_one_row(int64_t n, const uint8_t* group, const uint8_t* act, size_t /*act_row*/, const int32_t* sums,
                          int64_t /*sums_row*/, float* y, int64_t /*ldy*/, const uint8_t* stream_end) {
     constexpr size_t kScales = kPackRows * 2, kQuants = 4 * 64, kPair = 2 * (kScales + kQuants);
@@ -346,17 +347,10 @@ void packed_q4_k_kernel(int64_t n, const uint8_t* group, const uint8_t* act, siz
     for (int m = 0; m < M; ++m) _mm512_storeu_ps(y + m * ldy, _mm512_sub_ps(acc.get(m), accm[m]));
 }
 
-// A 64-byte load that GCC may not merge with an earlier load of the same bytes: in the Q6_K
-// kernel the same chunks are read for 2 or 4 slices of their bits, and keeping the first load
-// alive across the super-block spilled ~20 vector registers.
-__attribute__((always_inline)) inline __m512i ld512_each_time(const uint8_t* p) {
-    __m512i v;
-    asm volatile("vmovdqu64 %1, %0" : "=v"(v) : "m"(*(const __m512i*)p));
-    return v;
-}
-
-// The Q6_K kernel's chunk loads: for up to kRegisterRows rows GCC keeps chunks read for several
-// bit slices in registers, and one row gains by it; more rows would spill them.
+// The Q6_K kernel's chunk loads. The same chunks are read for 2 or 4 slices of their bits; for up
+// to kRegisterRows rows GCC keeps the first load in a register, and one row gains by it. With more
+// rows that kept ~20 vector registers alive across the super-block and spilled them, so those
+// load every time.
 template <int M>
 __attribute__((always_inline)) inline __m512i load_chunk(const uint8_t* p) {
     if constexpr (M > kRegisterRows) return ld512_each_time(p);
@@ -466,7 +460,8 @@ template <GemmPackedOneFn kOneRow>
 void each_row(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row, const int32_t* sums,
               int64_t sums_row, float* y, int64_t ldy, const uint8_t* stream_end) {
     for (int m = 0; m < nm; ++m)
-        kOneRow(n, group, act + (size_t)m * act_row, act_row, sums + m * sums_row, sums_row, y + m * ldy, ldy, stream_end);
+        kOneRow(n, group, act + (size_t)m * act_row, act_row, sums + m * sums_row, sums_row, y + m * ldy, ldy,
+                stream_end);
 }
 
 }  // namespace
