@@ -8,11 +8,13 @@
 //                                       (decoding's pattern), file layout vs packed
 //   from_float/<isa>/<type>             converting one activation row of 8960; bytes = f32 read
 //   attn/<isa>/<op>                     q.k and out += p*v over 4096 F16 (or f32) rows of 128
+//   peak/avx512/vpdpbusd                vpdpbusd alone, 8 chains: the ceiling of the packed kernels
 // Shapes are R1-Distill-Qwen-1.5B's ffn_up/gate [8960, 1536] and ffn_down [1536, 8960] (they fit
 // in a large L3, so they measure the kernels), and its output projection [151936, 1536] (DRAM).
 // Run: ./build/bench/bench_kernels --benchmark_filter='matvec/avx512/Q4_K'
 
 #include <benchmark/benchmark.h>
+#include <immintrin.h>
 
 #include <cstring>
 #include <random>
@@ -166,6 +168,45 @@ void bench_from_float(benchmark::State& state, const KernelTable* table, DType t
     state.SetBytesProcessed((int64_t)state.iterations() * n * (int64_t)sizeof(float));
 }
 
+// The ceiling the VNNI kernels work under: vpdpbusd with its 4 activation bytes broadcast from
+// memory, as the packed kernels issue it, in 8 independent chains of 8 (the 8-row tile kernel's
+// shape, each chain reading its own row's bytes) and nothing else. GFLOP/s counts 128 per instruction (16 lanes x 4 multiply-adds), as
+// the packed benchmarks count theirs.
+__attribute__((target("avx512f,avx512vnni"))) void bench_vpdpbusd_peak(benchmark::State& state) {
+    alignas(64) static const uint8_t act[8 * 32] = {1, 2, 3, 4};  // chain m reads row m's 32 bytes, as in a tile
+    constexpr int64_t kPerPass = 64;
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    const __m512i w = _mm512_set1_epi8(3);
+#define RETORT_DPBUSD_STEP(off)                                                            \
+    "vpdpbusd " #off "+0(%[p])%{1to16%}, %[w], %[a0]\n\t"                                   \
+    "vpdpbusd " #off "+32(%[p])%{1to16%}, %[w], %[a1]\n\t"                                   \
+    "vpdpbusd " #off "+64(%[p])%{1to16%}, %[w], %[a2]\n\t"                                   \
+    "vpdpbusd " #off "+96(%[p])%{1to16%}, %[w], %[a3]\n\t"                                   \
+    "vpdpbusd " #off "+128(%[p])%{1to16%}, %[w], %[a4]\n\t"                                   \
+    "vpdpbusd " #off "+160(%[p])%{1to16%}, %[w], %[a5]\n\t"                                   \
+    "vpdpbusd " #off "+192(%[p])%{1to16%}, %[w], %[a6]\n\t"                                   \
+    "vpdpbusd " #off "+224(%[p])%{1to16%}, %[w], %[a7]\n\t"
+    for (auto _ : state)
+        for (int i = 0; i < 1024; ++i)
+            asm volatile(RETORT_DPBUSD_STEP(0) RETORT_DPBUSD_STEP(4) RETORT_DPBUSD_STEP(8) RETORT_DPBUSD_STEP(12)
+                             RETORT_DPBUSD_STEP(16) RETORT_DPBUSD_STEP(20) RETORT_DPBUSD_STEP(24)
+                                 RETORT_DPBUSD_STEP(28)
+                         : [a0] "+v"(a0), [a1] "+v"(a1), [a2] "+v"(a2), [a3] "+v"(a3), [a4] "+v"(a4),
+                           [a5] "+v"(a5), [a6] "+v"(a6), [a7] "+v"(a7)
+                         : [w] "v"(w), [p] "r"(act)
+                         : "memory");
+#undef RETORT_DPBUSD_STEP
+    // One value escapes, after the loop: passing the accumulators themselves to DoNotOptimize
+    // would keep them in memory across every pass.
+    __m512i sum = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)),
+                                   _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)));
+    benchmark::DoNotOptimize(sum);
+    const double instructions = (double)state.iterations() * 1024 * kPerPass;
+    state.counters["vpdpbusd/s"] = benchmark::Counter(instructions, benchmark::Counter::kIsRate);
+    state.counters["GFLOP/s"] = benchmark::Counter(128 * instructions, benchmark::Counter::kIsRate,
+                                                   benchmark::Counter::kIs1000);
+}
+
 // Attention over one head: 4096 cached positions of head_dim 128.
 constexpr int64_t kPositions = 4096, kHeadDim = 128;
 
@@ -247,6 +288,8 @@ void register_all() {
                                              bench_stream, t, type, true, 1536, 8960, threads)
                     ->Unit(benchmark::kMillisecond);
         }
+        if (t == avx512_kernels())
+            benchmark::RegisterBenchmark("peak/avx512/vpdpbusd", bench_vpdpbusd_peak)->Unit(benchmark::kMicrosecond);
         for (DType type : {DType::Q8_0, DType::Q8_1, DType::Q8_K, DType::F16, DType::BF16})
             benchmark::RegisterBenchmark(("from_float/" + isa + "/" + traits(type).name).c_str(), bench_from_float, t,
                                          type)
