@@ -108,10 +108,10 @@ void packed_q8_0_one_row(int64_t n, const uint8_t* group, const uint8_t* act, si
 // of one of 8. About 15% fewer instructions per block; the float operations are the tile
 // kernel's, in its order, so the results are bit-identical to a row of a tile. Measured per
 // decode step against that kernel (docs/bench.md): +2.2% to +5.0% at 2 threads (mean +3.7%),
-// +2.1%/+5.3% at 1 thread. Prefetch into L2 (T1) 7 KiB ahead saves 0.7-1.8% of the decode's
-// matmul time, at 1 and 2 threads alike (6 runs alternating per product in one process); into
-// L1 (T0) it cost 1.7% at 1 thread and 14 KiB ahead cost 3-4% (docs/bench.md, "Two variants in
-// one process").
+// +2.1%/+5.3% at 1 thread. Prefetch into L2 (T1) 7 KiB ahead saves 0.3-1.8% (mean 1.1%) of the
+// decode's matmul time, at 1 and 2 threads alike (6 runs, each alternating per product in one
+// process); into L1 (T0) it cost 1.7% at 1 thread, and 14 KiB ahead cost 3-4% (docs/bench.md,
+// "Two variants in one process").
 void packed_q4_0_one_row(int64_t n, const uint8_t* group, const uint8_t* act, size_t /*act_row*/, const int32_t* sums,
                          int64_t /*sums_row*/, float* y, int64_t /*ldy*/, const uint8_t* stream_end) {
     constexpr size_t kScales = kPackRows * 2, kQuants = 4 * 64, kPair = 2 * (kScales + kQuants);
