@@ -10,6 +10,7 @@
 #include <cassert>
 #include <cstring>
 #include <span>
+#include <vector>
 
 namespace retort {
 
@@ -22,13 +23,15 @@ constexpr int64_t kRowTile = 16;
 // they stay in L2 while each 16-row group is reused for all of them from L1.
 constexpr size_t kPackedActTileBytes = 256 << 10;
 
-// Decoding claims half of what is left of a share at a time, at least kClaimGroups 16-row
-// groups (see decode_packed).
-constexpr int64_t kClaimGroups = 4;
+// Decoding claims half of what is left of a share at a time, at least kClaimUnits units (16-row
+// groups of one column slice; see decode_packed).
+constexpr int64_t kClaimUnits = 4;
 
 constexpr int kMaxStealThreads = 64;
+// Products one dispatch of matmul_fused takes together.
+constexpr int kMaxParts = 4;
 struct alignas(64) ShareCursor {
-    std::atomic<int64_t> next{0};  // groups of the share claimed so far
+    std::atomic<int64_t> next{0};  // units of the share claimed so far
 };
 
 // f(t) for every t < n_tok, rows split over the pool (one row: not worth waking it).
@@ -94,49 +97,71 @@ bool decodes_packed(const ThreadPool& pool, const MatmulPart& p) {
     return p.w->packed != nullptr && p.a->n_tok <= packed_token_tile(*p.a) && pool.size() <= kMaxStealThreads;
 }
 
-// One product of a packed dispatch, its groups numbered [g_begin, g_end) among all the dispatch's groups.
-// tile_gemm, where set, takes the calls of 2+ token rows (from a.tiles).
+// One product of a packed dispatch. Decoding numbers its work in units, one per (column slice,
+// row group) in the order the packed matrix lies in memory (slice-major), [u_begin, u_end) among
+// all the dispatch's units. tile_gemm, where set, takes the calls of 2+ token rows (from a.tiles).
 struct PackedPart {
     GemmPackedFn gemm;
     GemmPackedTileFn tile_gemm;
     const MatmulPart* p;
     PackedLayout layout;
     int64_t sums_row;
-    int64_t g_begin, g_end;
+    int64_t u_begin, u_end;
 };
 
-// Groups [g0, g1) of `part` (local numbers) for tokens [t0, t1), one column slice after another
-// (kernels/packed.h); the prefetches of slice k stop at its group g_stream_end. Slice 0 writes y,
-// the others add their products to it: in the same order whatever the token count, so a token's
-// result does not depend on the batch.
+// Column slice k of a part (kernels/packed.h): where it lies and which inputs it takes.
+struct SliceView {
+    const uint8_t* base;   // group 0
+    size_t group_bytes;
+    int64_t c0, width;     // inputs [c0, c0 + width)
+    size_t act_offset;     // the slice's first activation byte in a row
+    int64_t sums_offset;   // and its first block sum
+};
+
+SliceView slice_view(const PackedPart& part, int k) {
+    const PackedLayout& l = part.layout;
+    const int64_t c0 = l.slice_begin(k);
+    // Slices start on a block-sums boundary.
+    assert(part.sums_row * c0 % part.p->w->cols == 0);
+    return {part.p->w->packed + l.slice_offset(k), l.group_bytes(k), c0, l.slice_width(k),
+            row_bytes(traits(part.p->a->type), c0), part.sums_row * c0 / part.p->w->cols};
+}
+
+// One kernel call: the group at `group` of slice s times token rows [t, t + nm) (nm <=
+// kMaxPackedTokens); row t + m's 16 products go to out + m * ldo. `ahead` is the end of the
+// stream the kernel may prefetch in, or null (the group is already in L1).
+void group_call(const PackedPart& part, const SliceView& s, const uint8_t* group, int64_t t, int nm,
+                const uint8_t* ahead, float* out, int64_t ldo) {
+    const ActBuffer& a = *part.p->a;
+    if (nm > 1 && part.tile_gemm != nullptr)
+        part.tile_gemm(s.width, nm, group, a.tile(t) + s.c0 / kQK8_0, out, ldo, ahead);
+    else
+        part.gemm(s.width, nm, group, a.row(t) + s.act_offset, a.row_bytes, a.sums.data() + t * part.sums_row + s.sums_offset,
+                  part.sums_row, out, ldo, ahead);
+}
+
+// Prompts: groups [g0, g1) of `part` for tokens [t0, t1), one column slice after another, so a
+// slice's activations stay in L1 while its groups stream past; the prefetches of slice k stop at
+// its group g_stream_end. Slice 0 writes y, the others add their products to it in slice order,
+// as decode_packed does: a token's result does not depend on the batch.
 void run_groups(const PackedPart& part, int64_t g0, int64_t g1, int64_t t0, int64_t t1, int64_t g_stream_end) {
     const MatmulPart& p = *part.p;
-    const PackedLayout& l = part.layout;
-    const TypeTraits& at = traits(p.a->type);
     alignas(64) float partial[kMaxPackedTokens * kPackRows];
-    for (int k = 0; k < l.n_slices; ++k) {
-        const uint8_t* slice = p.w->packed + l.slice_offset(k);
-        const size_t group_bytes = l.group_bytes(k);
-        const int64_t c0 = l.slice_begin(k), width = l.slice_width(k);
-        const size_t act_offset = row_bytes(at, c0);  // the slice's first activation block
-        const int64_t sums_offset = part.sums_row * c0 / p.w->cols;  // slices start on a sums boundary
-        assert(part.sums_row * c0 % p.w->cols == 0);
-        const uint8_t* stream_end = slice + (size_t)g_stream_end * group_bytes;
+    for (int k = 0; k < part.layout.n_slices; ++k) {
+        const SliceView s = slice_view(part, k);
+        const uint8_t* stream_end = s.base + (size_t)g_stream_end * s.group_bytes;
         for (int64_t g = g0; g < g1; ++g) {
-            const uint8_t* group = slice + (size_t)g * group_bytes;
+            const uint8_t* group = s.base + (size_t)g * s.group_bytes;
             for (int64_t t = t0; t < t1; t += kMaxPackedTokens) {
                 const int nm = (int)std::min<int64_t>(kMaxPackedTokens, t1 - t);
                 // Only the first pass over the group streams it; the later ones read it from L1.
                 const uint8_t* ahead = t == t0 ? stream_end : nullptr;
                 float* y = p.y + t * p.ldy + g * kPackRows;
-                float* out = k == 0 ? y : partial;
-                const int64_t ldo = k == 0 ? p.ldy : kPackRows;
-                if (nm > 1 && part.tile_gemm != nullptr)
-                    part.tile_gemm(width, nm, group, p.a->tile(t) + c0 / kQK8_0, out, ldo, ahead);
-                else
-                    part.gemm(width, nm, group, p.a->row(t) + act_offset, p.a->row_bytes,
-                              p.a->sums.data() + t * part.sums_row + sums_offset, part.sums_row, out, ldo, ahead);
-                if (k == 0) continue;
+                if (k == 0) {
+                    group_call(part, s, group, t, nm, ahead, y, p.ldy);
+                    continue;
+                }
+                group_call(part, s, group, t, nm, ahead, partial, kPackRows);
                 for (int m = 0; m < nm; ++m)
                     for (int64_t r = 0; r < kPackRows; ++r) y[m * p.ldy + r] += partial[m * kPackRows + r];
             }
@@ -144,52 +169,109 @@ void run_groups(const PackedPart& part, int64_t g0, int64_t g1, int64_t t0, int6
     }
 }
 
-PackedPart packed_part(const KernelTable& kt, ThreadPool& pool, const MatmulPart& p, int64_t g_begin) {
+PackedPart packed_part(const KernelTable& kt, ThreadPool& pool, const MatmulPart& p, int64_t u_begin) {
     const GemmPackedFn gemm = kt.gemm_packed[(int)p.w->type()];
     assert(gemm != nullptr);
     ensure_block_sums(pool, *p.a);
     // Weights with a tile kernel take Q8_0 activations (matmul_fused asserts the type).
     GemmPackedTileFn tile_gemm = p.a->n_tok > 1 ? kt.gemm_packed_tile[(int)p.w->type()] : nullptr;
     if (tile_gemm != nullptr) ensure_q8_0_tiles(pool, *p.a);
-    return {gemm, tile_gemm, &p, packed_layout(p.w->type(), p.w->rows, p.w->cols), p.a->sums_row(), g_begin,
-            g_begin + p.w->rows / kPackRows};
+    const PackedLayout layout = packed_layout(p.w->type(), p.w->rows, p.w->cols);
+    return {gemm, tile_gemm, &p, layout, p.a->sums_row(), u_begin, u_begin + layout.groups() * layout.n_slices};
 }
 
-// Decoding: the row groups of all parts, numbered one after another, are split into one
-// contiguous share per thread (one prefetch stream). A thread claims half of what is left of its
-// share at a time (at least kClaimGroups), and once done goes on claiming from the others'
-// shares, so a core slowed down (interrupts, the caller's serial work) does not hold the whole
-// dispatch up. Halving keeps the claims few (about log2 of the share: a claim is a locked
+// Decoding: units [u0, u1) of `part` (local numbers) for all its tokens; the prefetches stop at
+// unit u_stream_end. Slice 0 writes y; slice k > 0 writes partials[k - 1][token][row], which
+// add_slice_partials adds to y.
+void run_units(const PackedPart& part, int64_t u0, int64_t u1, int64_t u_stream_end, float* partials) {
+    const MatmulPart& p = *part.p;
+    const PackedLayout& l = part.layout;
+    const int64_t groups = l.groups(), n_tok = p.a->n_tok;
+    const int k_end = (int)(u_stream_end / groups);
+    const uint8_t* stream_end = k_end == l.n_slices ? p.w->packed + l.bytes()
+                                                    : p.w->packed + l.slice_offset(k_end) +
+                                                          (size_t)(u_stream_end % groups) * l.group_bytes(k_end);
+    for (int64_t u = u0; u < u1;) {
+        const int k = (int)(u / groups);
+        const int64_t g0 = u % groups, g1 = std::min(groups, g0 + (u1 - u));
+        const SliceView s = slice_view(part, k);
+        float* out = k == 0 ? p.y : partials + (k - 1) * n_tok * l.rows;
+        const int64_t ldo = k == 0 ? p.ldy : l.rows;
+        for (int64_t g = g0; g < g1; ++g) {
+            const uint8_t* group = s.base + (size_t)g * s.group_bytes;
+            for (int64_t t = 0; t < n_tok; t += kMaxPackedTokens) {
+                const int nm = (int)std::min<int64_t>(kMaxPackedTokens, n_tok - t);
+                group_call(part, s, group, t, nm, t == 0 ? stream_end : nullptr, out + t * ldo + g * kPackRows, ldo);
+            }
+        }
+        u += g1 - g0;
+    }
+}
+
+// y += the partial products of slices 1.. in slice order, the adds run_groups makes.
+void add_slice_partials(const PackedPart& part, const float* partials) {
+    const MatmulPart& p = *part.p;
+    const int64_t rows = part.layout.rows, n_tok = p.a->n_tok;
+    for (int k = 1; k < part.layout.n_slices; ++k)
+        for (int64_t t = 0; t < n_tok; ++t) {
+            const float* src = partials + ((k - 1) * n_tok + t) * rows;
+            float* y = p.y + t * p.ldy;
+            for (int64_t r = 0; r < rows; ++r) y[r] += src[r];
+        }
+}
+
+// Decoding: the units of all parts, numbered one after another, are split into one contiguous
+// share per thread. Units lie in memory in that order, so a share is one sequential stream
+// (one prefetch stream) even across column slices. Walking a share group by group, each group's
+// slices one after another (as prompts do), every claim jumped between slices: the sliced
+// ffn_down of the 1.5B model took 1.06-1.11x the time of this order at 2 threads, 1.03-1.05x at
+// 1 (docs/bench.md). A thread claims half of what
+// is left of its share at a time (at least kClaimUnits), and once done goes on claiming from the
+// others' shares, so a core slowed down (interrupts, the caller's serial work) does not hold the
+// whole dispatch up. Halving keeps the claims few (about log2 of the share: a claim is a locked
 // instruction, which waits for the loads in flight; fixed claims of 4 groups put it at 1.7% of
 // the samples of a 2-thread decode) while the last ones stay small.
 // One wake and one wait for all parts: the small products (k and v of a GQA model are 1/6 of q)
-// would otherwise each end in a wait on the slower thread.
+// would otherwise each end in a wait on the slower thread. Column slices 1.. write partial
+// products that are added to y after the wait, in slice order (as run_groups adds them).
 void decode_packed(ThreadPool& pool, const PackedPart* parts, int n_parts) {
-    const int64_t n_groups = parts[n_parts - 1].g_end;
+    const int64_t n_units = parts[n_parts - 1].u_end;
+    // Partial products of slices 1.. of every part: a buffer per calling thread, which only grows.
+    thread_local std::vector<float> partials;
+    std::array<size_t, kMaxParts> partials_at{};
+    size_t n_partials = 0;
+    for (int i = 0; i < n_parts; ++i) {
+        partials_at[(size_t)i] = n_partials;
+        n_partials += (size_t)((parts[i].layout.n_slices - 1) * parts[i].p->a->n_tok * parts[i].layout.rows);
+    }
+    if (partials.size() < n_partials) partials.resize(n_partials);
+    float* const partial_base = partials.data();  // the workers see their own thread_local, not this one
     std::array<ShareCursor, kMaxStealThreads> cursors;
     pool.run([&](int ith, int nth) {
         for (int k = 0; k < nth; ++k) {
             const int s = (ith + k) % nth;
             int64_t s0, s1;
-            split_range(n_groups, s, nth, &s0, &s1);
-            int i = 0;  // the part holding group b; claims only move forward
+            split_range(n_units, s, nth, &s0, &s1);
+            int i = 0;  // the part holding unit b; claims only move forward
             for (;;) {
                 const int64_t left = s1 - s0 - cursors[s].next.load(std::memory_order_relaxed);
-                const int64_t claim = std::max(kClaimGroups, left / 2);
+                const int64_t claim = std::max(kClaimUnits, left / 2);
                 const int64_t b = s0 + cursors[s].next.fetch_add(claim, std::memory_order_relaxed);
                 if (b >= s1) break;
-                for (int64_t g = b, e = std::min(b + claim, s1); g < e;) {
-                    while (g >= parts[i].g_end) ++i;
+                for (int64_t u = b, e = std::min(b + claim, s1); u < e;) {
+                    while (u >= parts[i].u_end) ++i;
                     const PackedPart& part = parts[i];
-                    const int64_t g_stop = std::min(e, part.g_end);
+                    const int64_t u_stop = std::min(e, part.u_end);
                     // Where this thread stops reading the part: the share's end or the part's.
-                    const int64_t share_end = std::min(s1, part.g_end) - part.g_begin;
-                    run_groups(part, g - part.g_begin, g_stop - part.g_begin, 0, part.p->a->n_tok, share_end);
-                    g = g_stop;
+                    const int64_t share_end = std::min(s1, part.u_end) - part.u_begin;
+                    run_units(part, u - part.u_begin, u_stop - part.u_begin, share_end, partial_base + partials_at[(size_t)i]);
+                    u = u_stop;
                 }
             }
         }
     });
+    for (int i = 0; i < n_parts; ++i)
+        if (parts[i].layout.n_slices > 1) add_slice_partials(parts[i], partial_base + partials_at[(size_t)i]);
 }
 
 // Prompts: each thread takes a contiguous range of row groups and runs every token tile over it,
@@ -198,7 +280,7 @@ void prefill_packed(ThreadPool& pool, const PackedPart& part) {
     const int64_t n_tok = part.p->a->n_tok, tile = packed_token_tile(*part.p->a);
     pool.run([&](int ith, int nth) {
         int64_t g0, g1;
-        split_range(part.g_end, ith, nth, &g0, &g1);
+        split_range(part.layout.groups(), ith, nth, &g0, &g1);
         for (int64_t t0 = 0; t0 < n_tok; t0 += tile) run_groups(part, g0, g1, t0, std::min(t0 + tile, n_tok), g1);
     });
 }
@@ -288,16 +370,15 @@ void matmul(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const ActB
 }
 
 void matmul_fused(const KernelTable& kt, ThreadPool& pool, std::span<const MatmulPart> parts) {
-    constexpr int kMaxParts = 4;
     for ([[maybe_unused]] const MatmulPart& p : parts)
         assert(p.a->type == p.w->traits->vec_dot_type && p.a->n_in == p.w->cols);
     const auto decoding = [&](const MatmulPart& p) { return decodes_packed(pool, p); };
     if (!parts.empty() && parts.size() <= (size_t)kMaxParts && std::all_of(parts.begin(), parts.end(), decoding)) {
         std::array<PackedPart, kMaxParts> packed;
-        int64_t g = 0;
+        int64_t u = 0;
         for (size_t i = 0; i < parts.size(); ++i) {
-            packed[i] = packed_part(kt, pool, parts[i], g);
-            g = packed[i].g_end;
+            packed[i] = packed_part(kt, pool, parts[i], u);
+            u = packed[i].u_end;
         }
         return decode_packed(pool, packed.data(), (int)parts.size());
     }

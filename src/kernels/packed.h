@@ -43,8 +43,9 @@
 // and every group reads that row again from L2, in the way of the weights. Such a matrix is packed
 // as column slices instead: slice k holds inputs [k * slice_cols, ...) of every row, packed as a
 // matrix of its own (groups as above), the slices one after another. The matmul driver walks a
-// thread's rows slice by slice, so the slice's activations stay in L1 while its groups stream
-// past, and each slice's stream is sequential. Only the 32-input-block types are sliced: the
+// thread's rows slice by slice (prompts), or a thread's share of the slices' groups in memory
+// order (decoding), so the slice's activations stay in L1 while its groups stream past, and each
+// stream is sequential. Only the 32-input-block types are sliced: the
 // 1.5B model, sliced against whole groups on alternate decode steps, decoded 2.7% faster in Q4_0
 // at 2 threads and ~1% in Q8_0, but 2-4% slower in Q4_K_M (not pinned down; unlike those, its
 // k-quant kernels prefetch ahead in the stream, which each slice's end cuts short). Numbers in
