@@ -42,7 +42,7 @@ struct Q8_0TileBlock {
     float d[kQ8_0TileRows];        // row m's scale, the BlockQ8_0 f16 widened
     int32_t neg_sum[kQ8_0TileRows];  // minus the sum of row m's quants
 };
-// The y of GemmPackedFn for the first nm (1..kQ8_0TileRows) rows of a tile, bit for bit, for
+// The y of GemmPackedFn for the first nm (2..kQ8_0TileRows) rows of a tile, bit for bit, for
 // packed Q4_0 and Q8_0 groups; tile: the block of the group's first input; stream_end as for
 // GemmPackedFn.
 using GemmPackedTileFn = void (*)(int64_t n, int nm, const uint8_t* group, const Q8_0TileBlock* tile, float* y,

@@ -9,6 +9,7 @@
 #include "kernels/avx512/avx512_common.h"
 
 #include <algorithm>
+#include <cassert>
 #include <utility>
 
 #include "kernels/avx512/kernels_avx512.h"
@@ -204,11 +205,12 @@ void packed32_tile_kernel(int64_t n, const uint8_t* group, const Q8_0TileBlock* 
     for (int m = 0; m < M; ++m) _mm512_storeu_ps(y + m * ldy, acc[m]);
 }
 
-// packed32_tile_kernel<kNibbles, nm>.
+// packed32_tile_kernel<kNibbles, nm> for nm = 2..kQ8_0TileRows: one row takes the one-row kernels.
 template <bool kNibbles, int... Ms>
 void run_tile(int nm, std::integer_sequence<int, Ms...>, int64_t n, const uint8_t* group, const Q8_0TileBlock* tile,
               float* y, int64_t ldy, const uint8_t* stream_end) {
-    ((nm == Ms + 1 && (packed32_tile_kernel<kNibbles, Ms + 1>(n, group, tile, y, ldy, stream_end), true)) || ...);
+    assert(nm >= 2 && nm <= kQ8_0TileRows);
+    ((nm == Ms + 2 && (packed32_tile_kernel<kNibbles, Ms + 2>(n, group, tile, y, ldy, stream_end), true)) || ...);
 }
 
 // Pointers to the activation rows' super-block sb (BlockQ8_K: float d, int8 qs[256], int16
@@ -478,12 +480,12 @@ void gemm_packed_q8_0(int64_t n, int nm, const uint8_t* group, const uint8_t* ac
 
 void gemm_packed_tile_q4_0(int64_t n, int nm, const uint8_t* group, const Q8_0TileBlock* tile, float* y, int64_t ldy,
                            const uint8_t* stream_end) {
-    run_tile<true>(nm, std::make_integer_sequence<int, kQ8_0TileRows>(), n, group, tile, y, ldy, stream_end);
+    run_tile<true>(nm, std::make_integer_sequence<int, kQ8_0TileRows - 1>(), n, group, tile, y, ldy, stream_end);
 }
 
 void gemm_packed_tile_q8_0(int64_t n, int nm, const uint8_t* group, const Q8_0TileBlock* tile, float* y, int64_t ldy,
                            const uint8_t* stream_end) {
-    run_tile<false>(nm, std::make_integer_sequence<int, kQ8_0TileRows>(), n, group, tile, y, ldy, stream_end);
+    run_tile<false>(nm, std::make_integer_sequence<int, kQ8_0TileRows - 1>(), n, group, tile, y, ldy, stream_end);
 }
 
 void gemm_packed_q4_k(int64_t n, int nm, const uint8_t* group, const uint8_t* act, size_t act_row,
