@@ -9,6 +9,7 @@
 //   from_float/<isa>/<type>             converting one activation row of 8960; bytes = f32 read
 //   attn/<isa>/<op>                     q.k and out += p*v over 4096 F16 (or f32) rows of 128
 //   peak/avx512/vpdpbusd                vpdpbusd alone, 8 chains: the ceiling of the packed kernels
+//   pool/run/empty/t2                   ThreadPool::run of an empty job on 2 threads: one dispatch
 // Shapes are R1-Distill-Qwen-1.5B's ffn_up/gate [8960, 1536] and ffn_down [1536, 8960] (they fit
 // in a large L3, so they measure the kernels), and its output projection [151936, 1536] (DRAM).
 // Run: ./build/bench/bench_kernels --benchmark_filter='matvec/avx512/Q4_K'
@@ -236,7 +237,15 @@ void bench_attn(benchmark::State& state, Op op) {
     state.SetBytesProcessed((int64_t)state.iterations() * (int64_t)(kv.size() * sizeof(Elem)));
 }
 
+// One ThreadPool::run of a job that does nothing: the wake, the caller's share and the wait.
+void bench_pool_run(benchmark::State& state, int threads) {
+    ThreadPool pool(threads);
+    for (auto _ : state) pool.run([](int, int) {});
+}
+
 void register_all() {
+    // Two threads: more than the cores would time-slice the spinning workers instead.
+    benchmark::RegisterBenchmark("pool/run/empty/t2", bench_pool_run, 2)->Unit(benchmark::kMicrosecond);
     std::vector<const KernelTable*> tables = {&ref_kernels()};
     if (const KernelTable* t = avx2_kernels()) tables.push_back(t);
     if (const KernelTable* t = avx512_kernels()) tables.push_back(t);
