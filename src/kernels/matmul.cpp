@@ -180,22 +180,32 @@ PackedPart packed_part(const KernelTable& kt, ThreadPool& pool, const MatmulPart
     return {gemm, tile_gemm, &p, layout, p.a->sums_row(), u_begin, u_begin + layout.groups() * layout.n_slices};
 }
 
+// Decoding's partial products (decode_packed): those of slice k >= 1 for token t start at this
+// offset, [slice - 1][token][row]; k = n_slices gives the part's size.
+size_t partial_offset(const PackedPart& part, int k, int64_t t) {
+    return (size_t)(((k - 1) * part.p->a->n_tok + t) * part.layout.rows);
+}
+
+// Where unit u of `part` (local number) starts; u = the unit count gives the matrix's end.
+const uint8_t* unit_address(const PackedPart& part, int64_t u) {
+    const PackedLayout& l = part.layout;
+    const int k = (int)std::min<int64_t>(u / l.groups(), l.n_slices - 1);
+    return part.p->w->packed + l.group_offset(k, u - k * l.groups());
+}
+
 // Decoding: units [u0, u1) of `part` (local numbers) for all its tokens; the prefetches stop at
-// unit u_stream_end. Slice 0 writes y; slice k > 0 writes partials[k - 1][token][row], which
-// add_slice_partials adds to y.
+// unit u_stream_end. Slice 0 writes y; slice k > 0 writes its partial products (partial_offset),
+// which add_slice_partials adds to y.
 void run_units(const PackedPart& part, int64_t u0, int64_t u1, int64_t u_stream_end, float* partials) {
     const MatmulPart& p = *part.p;
     const PackedLayout& l = part.layout;
     const int64_t groups = l.groups(), n_tok = p.a->n_tok;
-    const int k_end = (int)(u_stream_end / groups);
-    const uint8_t* stream_end = k_end == l.n_slices ? p.w->packed + l.bytes()
-                                                    : p.w->packed + l.slice_offset(k_end) +
-                                                          (size_t)(u_stream_end % groups) * l.group_bytes(k_end);
+    const uint8_t* stream_end = unit_address(part, u_stream_end);
     for (int64_t u = u0; u < u1;) {
         const int k = (int)(u / groups);
         const int64_t g0 = u % groups, g1 = std::min(groups, g0 + (u1 - u));
         const SliceView s = slice_view(part, k);
-        float* out = k == 0 ? p.y : partials + (k - 1) * n_tok * l.rows;
+        float* out = k == 0 ? p.y : partials + partial_offset(part, k, 0);
         const int64_t ldo = k == 0 ? p.ldy : l.rows;
         for (int64_t g = g0; g < g1; ++g) {
             const uint8_t* group = s.base + (size_t)g * s.group_bytes;
@@ -214,7 +224,7 @@ void add_slice_partials(const PackedPart& part, const float* partials) {
     const int64_t rows = part.layout.rows, n_tok = p.a->n_tok;
     for (int k = 1; k < part.layout.n_slices; ++k)
         for (int64_t t = 0; t < n_tok; ++t) {
-            const float* src = partials + ((k - 1) * n_tok + t) * rows;
+            const float* src = partials + partial_offset(part, k, t);
             float* y = p.y + t * p.ldy;
             for (int64_t r = 0; r < rows; ++r) y[r] += src[r];
         }
@@ -225,12 +235,12 @@ void add_slice_partials(const PackedPart& part, const float* partials) {
 // (one prefetch stream) even across column slices. Walking a share group by group, each group's
 // slices one after another (as prompts do), every claim jumped between slices: the sliced
 // ffn_down of the 1.5B model took 1.06-1.11x the time of this order at 2 threads, 1.03-1.05x at
-// 1 (docs/bench.md). A thread claims half of what
-// is left of its share at a time (at least kClaimUnits), and once done goes on claiming from the
-// others' shares, so a core slowed down (interrupts, the caller's serial work) does not hold the
-// whole dispatch up. Halving keeps the claims few (about log2 of the share: a claim is a locked
-// instruction, which waits for the loads in flight; fixed claims of 4 groups put it at 1.7% of
-// the samples of a 2-thread decode) while the last ones stay small.
+// 1 (docs/bench.md). A thread claims half of what is left of its share at a time (at least
+// kClaimUnits), and once done goes on claiming from the others' shares, so a core slowed down
+// (interrupts, the caller's serial work) does not hold the whole dispatch up. Halving keeps the
+// claims few (about log2 of the share: a claim is a locked instruction, which waits for the loads
+// in flight; fixed claims of 4 groups put it at 1.7% of the samples of a 2-thread decode) while
+// the last ones stay small.
 // One wake and one wait for all parts: the small products (k and v of a GQA model are 1/6 of q)
 // would otherwise each end in a wait on the slower thread. Column slices 1.. write partial
 // products that are added to y after the wait, in slice order (as run_groups adds them).
@@ -242,7 +252,7 @@ void decode_packed(ThreadPool& pool, const PackedPart* parts, int n_parts) {
     size_t n_partials = 0;
     for (int i = 0; i < n_parts; ++i) {
         partials_at[(size_t)i] = n_partials;
-        n_partials += (size_t)((parts[i].layout.n_slices - 1) * parts[i].p->a->n_tok * parts[i].layout.rows);
+        n_partials += partial_offset(parts[i], parts[i].layout.n_slices, 0);
     }
     if (partials.size() < n_partials) partials.resize(n_partials);
     float* const partial_base = partials.data();  // the workers see their own thread_local, not this one

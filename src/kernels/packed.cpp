@@ -173,8 +173,8 @@ void pack_matrix(const Matrix& w, uint8_t* dst) {
 void unpack_matrix_row(const PackedLayout& l, const uint8_t* packed, int64_t r, uint8_t* dst_row) {
     const TypeTraits& tr = traits(l.type);
     for (int k = 0; k < l.n_slices; ++k)
-        unpack_row(l.type, l.slice_width(k), packed + l.slice_offset(k) + (size_t)(r / kPackRows) * l.group_bytes(k),
-                   (int)(r % kPackRows), dst_row + row_bytes(tr, l.slice_begin(k)));
+        unpack_row(l.type, l.slice_width(k), packed + l.group_offset(k, r / kPackRows), (int)(r % kPackRows),
+                   dst_row + row_bytes(tr, l.slice_begin(k)));
 }
 
 void pack_groups(const Matrix& w, int64_t g0, int64_t g1, uint8_t* dst) {

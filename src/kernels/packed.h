@@ -105,7 +105,9 @@ struct PackedLayout {
     size_t group_bytes(int k) const { return packed_group_bytes(type, slice_width(k)); }
     // Slice k from the start of the packed matrix.
     size_t slice_offset(int k) const { return (size_t)k * (size_t)groups() * packed_group_bytes(type, slice_cols); }
-    size_t bytes() const { return slice_offset(n_slices - 1) + (size_t)groups() * group_bytes(n_slices - 1); }
+    // Group g of slice k from the start of the packed matrix (g == groups(): the slice's end).
+    size_t group_offset(int k, int64_t g) const { return slice_offset(k) + (size_t)g * group_bytes(k); }
+    size_t bytes() const { return group_offset(n_slices - 1, groups()); }
 };
 
 // The layout pack_matrix writes for a packable [rows, cols] matrix of `type`.
