@@ -10,6 +10,7 @@
 //   attn/<isa>/<op>                     q.k and out += p*v over 4096 F16 (or f32) rows of 128
 //   peak/avx512/vpdpbusd                vpdpbusd alone, 8 chains: the ceiling of the packed kernels
 //   pool/run/empty/t2                   ThreadPool::run of an empty job on 2 threads: one dispatch
+//   pool/cacheline_round_trip           a cache line to another thread and back: what a dispatch is made of
 // Shapes are R1-Distill-Qwen-1.5B's ffn_up/gate [8960, 1536] and ffn_down [1536, 8960] (they fit
 // in a large L3, so they measure the kernels), and its output projection [151936, 1536] (DRAM).
 // Run: ./build/bench/bench_kernels --benchmark_filter='matvec/avx512/Q4_K'
@@ -17,9 +18,11 @@
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
 
+#include <atomic>
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kernels/kernel_table.h"
@@ -171,8 +174,8 @@ void bench_from_float(benchmark::State& state, const KernelTable* table, DType t
 
 // The ceiling the VNNI kernels work under: vpdpbusd with its 4 activation bytes broadcast from
 // memory, as the packed kernels issue it, in 8 independent chains of 8 (the 8-row tile kernel's
-// shape, each chain reading its own row's bytes) and nothing else. GFLOP/s counts 128 per instruction (16 lanes x 4 multiply-adds), as
-// the packed benchmarks count theirs.
+// shape, each chain reading its own row's bytes) and nothing else. GFLOP/s counts 128 per
+// instruction (16 lanes x 4 multiply-adds), as the packed benchmarks count theirs.
 __attribute__((target("avx512f,avx512vnni"))) void bench_vpdpbusd_peak(benchmark::State& state) {
     alignas(64) static const uint8_t act[8 * 32] = {1, 2, 3, 4};  // chain m reads row m's 32 bytes, as in a tile
     constexpr int64_t kPerPass = 64;
@@ -243,9 +246,33 @@ void bench_pool_run(benchmark::State& state, int threads) {
     for (auto _ : state) pool.run([](int, int) {});
 }
 
+// What the pool's signalling is built from: one cache line handed to another thread and back (a
+// store the other side spins on, answered by a store on a second line).
+void bench_cacheline_round_trip(benchmark::State& state) {
+    alignas(64) std::atomic<int64_t> ping{0};
+    alignas(64) std::atomic<int64_t> pong{0};
+    std::thread other([&] {
+        for (int64_t i = 1;; ++i) {
+            int64_t v;
+            while ((v = ping.load(std::memory_order_acquire)) != i)
+                if (v < 0) return;  // the benchmark is done
+            pong.store(i, std::memory_order_release);
+        }
+    });
+    int64_t i = 0;
+    for (auto _ : state) {
+        ping.store(++i, std::memory_order_release);
+        while (pong.load(std::memory_order_acquire) != i) {}
+    }
+    ping.store(-1, std::memory_order_release);
+    other.join();
+}
+
 void register_all() {
     // Two threads: more than the cores would time-slice the spinning workers instead.
     benchmark::RegisterBenchmark("pool/run/empty/t2", bench_pool_run, 2)->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark("pool/cacheline_round_trip", bench_cacheline_round_trip)
+        ->Unit(benchmark::kNanosecond);
     std::vector<const KernelTable*> tables = {&ref_kernels()};
     if (const KernelTable* t = avx2_kernels()) tables.push_back(t);
     if (const KernelTable* t = avx512_kernels()) tables.push_back(t);

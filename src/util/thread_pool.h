@@ -36,7 +36,8 @@ private:
     // during a forward pass, and a futex wake per op would cost more than the op.
     alignas(64) std::atomic<uint64_t> generation_{0};
     // On generation_'s cache line: a woken worker reads both, and each line it must fetch from
-    // the caller's core costs a cross-core transfer (~285 ns on the 2-vCPU VMs we measure on).
+    // the caller's core costs a cross-core transfer (a line there and back takes ~600 ns on the
+    // 2-vCPU VMs we measure on: bench_kernels pool/cacheline_round_trip).
     // Beside generation_, an empty run() takes 0.77-0.88 us against 0.93-1.01 with job_ on a
     // line of its own (bench_kernels pool/run/empty/t2, medians of 3, 4 runs alternating).
     const Job* job_ = nullptr;
