@@ -27,6 +27,10 @@ constexpr size_t kPackedActTileBytes = 256 << 10;
 // groups of one column slice; see decode_packed).
 constexpr int64_t kClaimUnits = 4;
 
+// Bytes of its share of the next product a worker reads ahead after a decoding dispatch: about
+// the caller's serial work between two products at one core's read rate, and half of L2.
+constexpr size_t kWarmBytes = 512 << 10;
+
 constexpr int kMaxStealThreads = 64;
 // Products one dispatch of matmul_fused takes together.
 constexpr int kMaxParts = 4;
@@ -169,6 +173,17 @@ void run_groups(const PackedPart& part, int64_t g0, int64_t g1, int64_t t0, int6
     }
 }
 
+// Where unit u of a packed matrix starts; u = the unit count gives the matrix's end.
+const uint8_t* unit_address(const PackedLayout& l, const uint8_t* packed, int64_t u) {
+    const int k = (int)std::min<int64_t>(u / l.groups(), l.n_slices - 1);
+    return packed + l.group_offset(k, u - k * l.groups());
+}
+
+int64_t unit_count(const PackedLayout& l) { return l.groups() * l.n_slices; }
+
+// Thread ith's share of a decoding dispatch over n_units units (decode_packed): [s0, s1).
+void unit_share(int64_t n_units, int ith, int nth, int64_t* s0, int64_t* s1) { split_range(n_units, ith, nth, s0, s1); }
+
 PackedPart packed_part(const KernelTable& kt, ThreadPool& pool, const MatmulPart& p, int64_t u_begin) {
     const GemmPackedFn gemm = kt.gemm_packed[(int)p.w->type()];
     assert(gemm != nullptr);
@@ -177,20 +192,13 @@ PackedPart packed_part(const KernelTable& kt, ThreadPool& pool, const MatmulPart
     GemmPackedTileFn tile_gemm = p.a->n_tok > 1 ? kt.gemm_packed_tile[(int)p.w->type()] : nullptr;
     if (tile_gemm != nullptr) ensure_q8_0_tiles(pool, *p.a);
     const PackedLayout layout = packed_layout(p.w->type(), p.w->rows, p.w->cols);
-    return {gemm, tile_gemm, &p, layout, p.a->sums_row(), u_begin, u_begin + layout.groups() * layout.n_slices};
+    return {gemm, tile_gemm, &p, layout, p.a->sums_row(), u_begin, u_begin + unit_count(layout)};
 }
 
 // Decoding's partial products (decode_packed): those of slice k >= 1 for token t start at this
 // offset, [slice - 1][token][row]; k = n_slices gives the part's size.
 size_t partial_offset(const PackedPart& part, int k, int64_t t) {
     return (size_t)(((k - 1) * part.p->a->n_tok + t) * part.layout.rows);
-}
-
-// Where unit u of `part` (local number) starts; u = the unit count gives the matrix's end.
-const uint8_t* unit_address(const PackedPart& part, int64_t u) {
-    const PackedLayout& l = part.layout;
-    const int k = (int)std::min<int64_t>(u / l.groups(), l.n_slices - 1);
-    return part.p->w->packed + l.group_offset(k, u - k * l.groups());
 }
 
 // Decoding: units [u0, u1) of `part` (local numbers) for all its tokens; the prefetches stop at
@@ -200,7 +208,7 @@ void run_units(const PackedPart& part, int64_t u0, int64_t u1, int64_t u_stream_
     const MatmulPart& p = *part.p;
     const PackedLayout& l = part.layout;
     const int64_t groups = l.groups(), n_tok = p.a->n_tok;
-    const uint8_t* stream_end = unit_address(part, u_stream_end);
+    const uint8_t* stream_end = unit_address(l, p.w->packed, u_stream_end);
     for (int64_t u = u0; u < u1;) {
         const int k = (int)(u / groups);
         const int64_t g0 = u % groups, g1 = std::min(groups, g0 + (u1 - u));
@@ -230,6 +238,32 @@ void add_slice_partials(const PackedPart& part, const float* partials) {
         }
 }
 
+// Where each worker's share of a decoding dispatch over `next` starts, and kWarmBytes of it (up
+// to the end of the matrix it starts in): what the workers of the dispatch before read ahead
+// (ThreadPool::run's `warm`). Empty ranges when `next` would not decode packed.
+std::array<WarmRange, kMaxStealThreads> share_heads(const ThreadPool& pool, std::span<const Matrix* const> next) {
+    std::array<WarmRange, kMaxStealThreads> heads{};
+    std::array<PackedLayout, kMaxParts> layouts;
+    int64_t n_units = 0;
+    if (next.size() > (size_t)kMaxParts) return heads;
+    for (size_t i = 0; i < next.size(); ++i) {
+        if (next[i]->packed == nullptr) return heads;
+        layouts[i] = packed_layout(next[i]->type(), next[i]->rows, next[i]->cols);
+        n_units += unit_count(layouts[i]);
+    }
+    for (int ith = 1; ith < pool.size(); ++ith) {
+        int64_t u, s1;
+        unit_share(n_units, ith, pool.size(), &u, &s1);
+        size_t i = 0;
+        while (i < next.size() && u >= unit_count(layouts[i])) u -= unit_count(layouts[i++]);
+        if (i == next.size()) continue;
+        const uint8_t* begin = unit_address(layouts[i], next[i]->packed, u);
+        const uint8_t* end = next[i]->packed + layouts[i].bytes();
+        heads[(size_t)ith] = {begin, begin + std::min<size_t>(kWarmBytes, (size_t)(end - begin))};
+    }
+    return heads;
+}
+
 // Decoding: the units of all parts, numbered one after another, are split into one contiguous
 // share per thread. Units lie in memory in that order, so a share is one sequential stream
 // (one prefetch stream) even across column slices. Walking a share group by group, each group's
@@ -244,7 +278,9 @@ void add_slice_partials(const PackedPart& part, const float* partials) {
 // One wake and one wait for all parts: the small products (k and v of a GQA model are 1/6 of q)
 // would otherwise each end in a wait on the slower thread. Column slices 1.. write partial
 // products that are added to y after the wait, in slice order (as run_groups adds them).
-void decode_packed(ThreadPool& pool, const PackedPart* parts, int n_parts) {
+// Once done, each worker reads the start of its share of `next` (share_heads) while the caller
+// does the serial work before it: a 2-thread decode step took 0.97-1.00x the time (docs/bench.md).
+void decode_packed(ThreadPool& pool, const PackedPart* parts, int n_parts, std::span<const Matrix* const> next) {
     const int64_t n_units = parts[n_parts - 1].u_end;
     // Partial products of slices 1.. of every part: a buffer per calling thread, which only grows.
     thread_local std::vector<float> partials;
@@ -257,11 +293,12 @@ void decode_packed(ThreadPool& pool, const PackedPart* parts, int n_parts) {
     if (partials.size() < n_partials) partials.resize(n_partials);
     float* const partial_base = partials.data();  // the workers see their own thread_local, not this one
     std::array<ShareCursor, kMaxStealThreads> cursors;
+    const std::array<WarmRange, kMaxStealThreads> warm = share_heads(pool, next);
     pool.run([&](int ith, int nth) {
         for (int k = 0; k < nth; ++k) {
             const int s = (ith + k) % nth;
             int64_t s0, s1;
-            split_range(n_units, s, nth, &s0, &s1);
+            unit_share(n_units, s, nth, &s0, &s1);
             int i = 0;  // the part holding unit b; claims only move forward
             for (;;) {
                 const int64_t left = s1 - s0 - cursors[s].next.load(std::memory_order_relaxed);
@@ -279,7 +316,7 @@ void decode_packed(ThreadPool& pool, const PackedPart* parts, int n_parts) {
                 }
             }
         }
-    });
+    }, {warm.data(), (size_t)pool.size()});
     for (int i = 0; i < n_parts; ++i)
         if (parts[i].layout.n_slices > 1) add_slice_partials(parts[i], partial_base + partials_at[(size_t)i]);
 }
@@ -379,7 +416,8 @@ void matmul(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const ActB
     matmul_fused(kt, pool, {&part, 1});
 }
 
-void matmul_fused(const KernelTable& kt, ThreadPool& pool, std::span<const MatmulPart> parts) {
+void matmul_fused(const KernelTable& kt, ThreadPool& pool, std::span<const MatmulPart> parts,
+                  std::span<const Matrix* const> next) {
     for ([[maybe_unused]] const MatmulPart& p : parts)
         assert(p.a->type == p.w->traits->vec_dot_type && p.a->n_in == p.w->cols);
     const auto decoding = [&](const MatmulPart& p) { return decodes_packed(pool, p); };
@@ -390,7 +428,7 @@ void matmul_fused(const KernelTable& kt, ThreadPool& pool, std::span<const Matmu
             packed[i] = packed_part(kt, pool, parts[i], u);
             u = packed[i].u_end;
         }
-        return decode_packed(pool, packed.data(), (int)parts.size());
+        return decode_packed(pool, packed.data(), (int)parts.size(), next);
     }
     for (const MatmulPart& p : parts) {
         if (p.w->packed == nullptr) {
@@ -398,15 +436,17 @@ void matmul_fused(const KernelTable& kt, ThreadPool& pool, std::span<const Matmu
             continue;
         }
         const PackedPart part = packed_part(kt, pool, p, 0);
-        if (decodes_packed(pool, p)) decode_packed(pool, &part, 1);
+        // Only the last product is followed by `next`.
+        if (decodes_packed(pool, p)) decode_packed(pool, &part, 1, &p == &parts.back() ? next : std::span<const Matrix* const>{});
         else prefill_packed(pool, part);
     }
 }
 
 void matmul_f32(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const float* x, int64_t n_tok, float* y,
-                int64_t ldy, ActBuffer& scratch) {
+                int64_t ldy, ActBuffer& scratch, std::span<const Matrix* const> next) {
     convert_acts(kt, pool, x, n_tok, w.cols, w.traits->vec_dot_type, scratch);
-    matmul(kt, pool, w, scratch, y, ldy);
+    const MatmulPart part{&w, &scratch, y, ldy};
+    matmul_fused(kt, pool, {&part, 1}, next);
 }
 
 }  // namespace retort

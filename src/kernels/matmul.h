@@ -69,10 +69,14 @@ struct MatmulPart {
 // decoding-sized packed product (the q/k/v or gate/up projections of a decode step) they run as
 // one dispatch: the pool is woken and waited for once, and the threads' shares run across the
 // products' borders. Otherwise one product after another, as matmul.
-void matmul_fused(const KernelTable& kt, ThreadPool& pool, std::span<const MatmulPart> parts);
+// `next`: the matrices of the product the caller runs next, if known. After a decoding dispatch
+// the workers read the start of their shares of it into their caches while the caller does the
+// serial work in between (ThreadPool::run's `warm`).
+void matmul_fused(const KernelTable& kt, ThreadPool& pool, std::span<const MatmulPart> parts,
+                  std::span<const Matrix* const> next = {});
 
 // Convenience: convert then multiply, using `scratch` for the converted activations.
 void matmul_f32(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const float* x, int64_t n_tok, float* y,
-                int64_t ldy, ActBuffer& scratch);
+                int64_t ldy, ActBuffer& scratch, std::span<const Matrix* const> next = {});
 
 }  // namespace retort

@@ -344,7 +344,8 @@ void Decoder::combine_chunks(const AttnSplit& split) {
 // xn_ is converted once per activation format the matrices take (the _M mixes give wv or
 // ffn_up other types than their neighbours): act_ holds the first format, act2_ a second; a
 // third (no file we know has one) first runs the products gathered so far.
-void Decoder::project(int64_t n_tok, std::initializer_list<Projection> projections) {
+void Decoder::project(int64_t n_tok, std::initializer_list<Projection> projections,
+                      std::span<const Matrix* const> next) {
     constexpr size_t kMax = 3;
     assert(projections.size() <= kMax);
     ActBuffer* const bufs[2] = {&act_, &act2_};
@@ -367,7 +368,7 @@ void Decoder::project(int64_t n_tok, std::initializer_list<Projection> projectio
         }
         parts[n_parts++] = {&p.w, a, p.y, p.w.rows};
     }
-    matmul_fused(kt_, pool_, {parts.data(), n_parts});
+    matmul_fused(kt_, pool_, {parts.data(), n_parts}, next);
 }
 
 void Decoder::forward_chunk(const Batch& b, int64_t t0, int64_t n_tok, KvCache& kv, float* logits_out) {
@@ -398,10 +399,19 @@ void Decoder::forward_chunk(const Batch& b, int64_t t0, int64_t n_tok, KvCache& 
     plan_attention(b, t0, n_tok, kv);
     for (int64_t il = 0; il < cfg_.n_layer; ++il) {
         const LayerWeights& L = w_.layers[(size_t)il];
+        // The product after this layer's last: the next layer's first, or the output matrix.
+        std::array<const Matrix*, 3> after_layer{&w_.output};
+        size_t n_after = 1;
+        if (il + 1 < cfg_.n_layer) {
+            const LayerWeights& N = w_.layers[(size_t)(il + 1)];
+            after_layer = {&N.wq, &N.wk, &N.wv};
+            n_after = 3;
+        }
 
         // Attention block: xn = rmsnorm(x) * attn_norm; q, k, v projections (+ biases).
         for (int64_t t = 0; t < n_tok; ++t) rms_norm(&x_[(size_t)(t * E)], L.attn_norm, &xn_[(size_t)(t * E)], E, cfg_.rms_eps);
-        project(n_tok, {{L.wq, q_.data()}, {L.wk, k_.data()}, {L.wv, v_.data()}});
+        const Matrix* const wo = &L.wo;
+        project(n_tok, {{L.wq, q_.data()}, {L.wk, k_.data()}, {L.wv, v_.data()}}, {&wo, 1});
         if (L.bq != nullptr)
             for (int64_t t = 0; t < n_tok; ++t) add_inplace(&q_[(size_t)(t * EQ)], L.bq, EQ);
         if (L.bk != nullptr)
@@ -423,14 +433,16 @@ void Decoder::forward_chunk(const Batch& b, int64_t t0, int64_t n_tok, KvCache& 
         attention(il, b, t0, kv);
 
         // x += attn · Woᵀ
-        matmul_f32(kt_, pool_, L.wo, attn_.data(), n_tok, tmp_.data(), E, act_);
+        const std::array<const Matrix*, 2> gate_up{&L.ffn_gate, &L.ffn_up};
+        matmul_f32(kt_, pool_, L.wo, attn_.data(), n_tok, tmp_.data(), E, act_, gate_up);
         for (int64_t t = 0; t < n_tok; ++t) add_inplace(&x_[(size_t)(t * E)], &tmp_[(size_t)(t * E)], E);
 
         // FFN block: x += (silu(xn · Wgateᵀ) * (xn · Wupᵀ)) · Wdownᵀ
         for (int64_t t = 0; t < n_tok; ++t) rms_norm(&x_[(size_t)(t * E)], L.ffn_norm, &xn_[(size_t)(t * E)], E, cfg_.rms_eps);
-        project(n_tok, {{L.ffn_gate, gate_.data()}, {L.ffn_up, up_.data()}});
+        const Matrix* const down = &L.ffn_down;
+        project(n_tok, {{L.ffn_gate, gate_.data()}, {L.ffn_up, up_.data()}}, {&down, 1});
         for (int64_t t = 0; t < n_tok; ++t) kt_.silu_mul(FF, &gate_[(size_t)(t * FF)], &up_[(size_t)(t * FF)]);
-        matmul_f32(kt_, pool_, L.ffn_down, gate_.data(), n_tok, tmp_.data(), E, act_);
+        matmul_f32(kt_, pool_, L.ffn_down, gate_.data(), n_tok, tmp_.data(), E, act_, {after_layer.data(), n_after});
         for (int64_t t = 0; t < n_tok; ++t) add_inplace(&x_[(size_t)(t * E)], &tmp_[(size_t)(t * E)], E);
     }
 
@@ -441,7 +453,10 @@ void Decoder::forward_chunk(const Batch& b, int64_t t0, int64_t n_tok, KvCache& 
         rms_norm(&x_[(size_t)(t * E)], w_.output_norm, &xn_[(size_t)(n_out * E)], E, cfg_.rms_eps);
         ++n_out;
     }
-    if (n_out > 0) matmul_f32(kt_, pool_, w_.output, xn_.data(), n_out, logits_out, cfg_.n_vocab, act_);
+    // Next comes the first product of the next step, most likely.
+    const LayerWeights& L0 = w_.layers[0];
+    const std::array<const Matrix*, 3> first{&L0.wq, &L0.wk, &L0.wv};
+    if (n_out > 0) matmul_f32(kt_, pool_, w_.output, xn_.data(), n_out, logits_out, cfg_.n_vocab, act_, first);
 }
 
 }  // namespace retort

@@ -20,6 +20,10 @@ class Decoder {
 public:
     // n_batch: tokens per internal micro-batch (bigger batches are split).
     Decoder(const Model& model, const KernelTable& kernels, ThreadPool& pool, int64_t n_batch);
+    // The pool's workers may still be reading the model's weights ahead (matmul_fused's `next`).
+    ~Decoder() { pool_.stop_warming(); }
+    Decoder(const Decoder&) = delete;
+    Decoder& operator=(const Decoder&) = delete;
 
     // Evaluates `batch`, appending its K/V to `kv`. For every row with logits wanted, in batch
     // order, n_vocab floats are written to `logits` (resized to n_outputs * n_vocab).
@@ -62,7 +66,9 @@ private:
         const Matrix& w;
         float* y;
     };
-    void project(int64_t n_tok, std::initializer_list<Projection> projections);
+    // `next`: the matrices of the product after these (matmul_fused).
+    void project(int64_t n_tok, std::initializer_list<Projection> projections,
+                 std::span<const Matrix* const> next);
 
     const Model& model_;
     const ModelConfig& cfg_;

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstring>
 #include <thread>
+#include <memory>
 #include <vector>
 
 namespace retort {
@@ -54,6 +55,30 @@ TEST(ThreadPool, SurvivesIdleSleepAndWakes) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // workers go to sleep
     pool.run([&](int, int) { count++; });
     EXPECT_EQ(count.load(), 4);
+}
+
+// Warming reads each worker's range while jobs keep coming, never past its end, and not after
+// stop_warming: under ASan (CI) a read past a range or of the freed buffer fails the test.
+TEST(ThreadPool, WarmingStaysInItsRangesAndEndsWithStopWarming) {
+    for (int n : {1, 2, 4}) {
+        ThreadPool pool(n);
+        const size_t size = (size_t{24} << 20) + 37;  // odd: the last line is partial
+        auto buffer = std::make_unique<uint8_t[]>(size);
+        std::vector<WarmRange> warm((size_t)n);
+        for (int i = 0; i < n; ++i) {
+            int64_t b, e;
+            split_range((int64_t)size, i, n, &b, &e);
+            warm[(size_t)i] = {buffer.get() + b, buffer.get() + e};
+        }
+        std::atomic<int> count{0};
+        pool.run([&](int, int) { count++; }, warm);
+        for (int job = 0; job < 100; ++job) pool.run([&](int, int) { count++; });  // going on with what is left
+        pool.run([&](int, int) { count++; }, warm);
+        pool.stop_warming();
+        buffer.reset();
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // time for a stray read to happen
+        EXPECT_EQ(count.load(), 102 * n);
+    }
 }
 
 TEST(Bandwidth, MeasuresAPlausibleRate) {
