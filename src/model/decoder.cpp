@@ -39,6 +39,22 @@ constexpr int64_t kAttnChunkBlocks = 16;
 // Partial results of split tokens are combined after each wave of tasks that fits this.
 constexpr size_t kAttnPartialBytes = size_t{8} << 20;
 
+// f(k, ith) for every k < n, split over the pool's threads (ith: the thread). One task runs on
+// the caller: a dispatch would cost more, and would stop the workers reading ahead
+// (ThreadPool::run's `warm`).
+template <class F>
+void for_each_task(ThreadPool& pool, int64_t n, const F& f) {
+    if (n <= 1) {
+        if (n == 1) f(0, 0);
+        return;
+    }
+    pool.run([&](int ith, int nth) {
+        int64_t k0, k1;
+        split_range(n, ith, nth, &k0, &k1);
+        for (int64_t k = k0; k < k1; ++k) f(k, ith);
+    });
+}
+
 // Chunks of chunk positions that hold positions [0, pos].
 int64_t chunks_of(int64_t pos, int64_t chunk) { return pos / chunk + 1; }
 
@@ -220,18 +236,11 @@ void Decoder::plan_attention(const Batch& b, int64_t t0, int64_t n_tok, const Kv
 void Decoder::attention(int64_t il, const Batch& b, int64_t t0, const KvCache& kv) {
     size_t task0 = 0, split0 = 0;
     for (const AttnWave& wave : attn_waves_) {
-        pool_.run([&](int ith, int nth) {
-            int64_t k0, k1;
-            split_range((int64_t)(wave.tasks_end - task0), ith, nth, &k0, &k1);
-            for (int64_t k = k0; k < k1; ++k)
-                attend_chunk(il, b, t0, attn_tasks_[task0 + (size_t)k], kv, attn_scratch_[(size_t)ith]);
+        for_each_task(pool_, (int64_t)(wave.tasks_end - task0), [&](int64_t k, int ith) {
+            attend_chunk(il, b, t0, attn_tasks_[task0 + (size_t)k], kv, attn_scratch_[(size_t)ith]);
         });
-        if (wave.splits_end > split0)
-            pool_.run([&](int ith, int nth) {
-                int64_t u0, u1;
-                split_range((int64_t)(wave.splits_end - split0), ith, nth, &u0, &u1);
-                for (int64_t u = u0; u < u1; ++u) combine_chunks(attn_splits_[split0 + (size_t)u]);
-            });
+        for_each_task(pool_, (int64_t)(wave.splits_end - split0),
+                      [&](int64_t u, int) { combine_chunks(attn_splits_[split0 + (size_t)u]); });
         task0 = wave.tasks_end;
         split0 = wave.splits_end;
     }
