@@ -6,6 +6,9 @@
 //                                       for M activation rows at once; bytes = weight bytes read
 //   stream/<isa>/<type>/{file,packed}   one activation row through 56 DRAM-resident matrices
 //                                       (decoding's pattern), file layout vs packed
+//   stream/<isa>/<type>/packed/<shape>/t<T>/vs_read  the same on T threads, each repetition
+//                                       followed by a plain read pass over the same bytes:
+//                                       of_read = the kernels' rate over the read's
 //   from_float/<isa>/<type>             converting one activation row of 8960; bytes = f32 read
 //   attn/<isa>/<op>                     q.k and out += p*v over 4096 F16 (or f32) rows of 128
 //   peak/avx512/vpdpbusd                vpdpbusd alone, 8 chains: the ceiling of the packed kernels
@@ -19,6 +22,7 @@
 #include <immintrin.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <random>
 #include <string>
@@ -30,6 +34,7 @@
 #include "kernels/packed.h"
 #include "tensor/tensor.h"
 #include "tensor/dtype.h"
+#include "util/bandwidth.h"
 #include "util/page_buffer.h"
 
 namespace retort {
@@ -125,8 +130,12 @@ void bench_packed(benchmark::State& state, const KernelTable* table, DType type,
 // the gate and up projections of 28 layers, ~430 MB in Q4_K; 1536x8960: ffn_down, in column
 // slices where the type has them), far more than any cache, through the matmul driver on
 // `threads` threads, in the file's layout or packed as Model::load packs them.
+// With vs_read (packed only), each repetition is followed by one plain read pass over the same
+// bytes on the same threads (measure_sustained_read_bandwidth, not timed): counters read_GB/s (the
+// mean pass) and of_read (the kernels' rate over it). On a shared machine the bandwidth moves
+// from second to second; passes taken in turn with the kernels' see the same machine.
 void bench_stream(benchmark::State& state, const KernelTable* table, DType type, bool packed, int64_t rows,
-                  int64_t cols, int threads) {
+                  int64_t cols, int threads, bool vs_read) {
     constexpr int64_t kMatrices = 56;
     const TypeTraits& wt = traits(type);
     const std::vector<uint8_t> file = make_matrix(wt, rows * kMatrices, cols);
@@ -151,12 +160,26 @@ void bench_stream(benchmark::State& state, const KernelTable* table, DType type,
     const std::vector<float> x = normal_floats(cols, 2, 1.0f);
     convert_acts(*table, pool, x.data(), 1, cols, wt.vec_dot_type, act);
     std::vector<float> y((size_t)rows);
+    const size_t bytes = kMatrices * (packed ? packed_bytes : matrix_bytes);
+    const ByteRange weights{repacked.data(), packed ? packed_bytes * kMatrices : 0};
+    double kernel_s = 0, read_rates = 0;
     for (auto _ : state) {
+        const auto t0 = std::chrono::steady_clock::now();
         for (const Matrix& m : ms) matmul(*table, pool, m, act, y.data(), rows);
         benchmark::DoNotOptimize(y.data());
         benchmark::ClobberMemory();
+        kernel_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (!vs_read) continue;
+        state.PauseTiming();
+        read_rates += measure_sustained_read_bandwidth(pool, {&weights, 1}, 0.0);
+        state.ResumeTiming();
     }
-    state.SetBytesProcessed((int64_t)state.iterations() * (int64_t)(kMatrices * (packed ? packed_bytes : matrix_bytes)));
+    state.SetBytesProcessed((int64_t)state.iterations() * (int64_t)bytes);
+    if (vs_read && state.iterations() > 0) {
+        const double read = read_rates / (double)state.iterations();
+        state.counters["read_GB/s"] = read / 1e9;
+        state.counters["of_read"] = (double)bytes * (double)state.iterations() / kernel_s / read;
+    }
 }
 
 void bench_from_float(benchmark::State& state, const KernelTable* table, DType type) {
@@ -317,12 +340,17 @@ void register_all() {
             const std::string stream = "stream/" + isa + "/" + traits(type).name;
             for (bool packed : {false, true})
                 benchmark::RegisterBenchmark((stream + (packed ? "/packed" : "/file")).c_str(), bench_stream, t, type,
-                                             packed, 8960, 1536, 1)
+                                             packed, 8960, 1536, 1, false)
                     ->Unit(benchmark::kMillisecond);
-            for (int threads : {1, 2})
-                benchmark::RegisterBenchmark((stream + "/packed/1536x8960/t" + std::to_string(threads)).c_str(),
-                                             bench_stream, t, type, true, 1536, 8960, threads)
+            for (int threads : {1, 2}) {
+                const std::string tn = "/t" + std::to_string(threads);
+                benchmark::RegisterBenchmark((stream + "/packed/1536x8960" + tn).c_str(), bench_stream, t, type, true,
+                                             1536, 8960, threads, false)
                     ->Unit(benchmark::kMillisecond);
+                benchmark::RegisterBenchmark((stream + "/packed/8960x1536" + tn + "/vs_read").c_str(), bench_stream, t,
+                                             type, true, 8960, 1536, threads, true)
+                    ->Unit(benchmark::kMillisecond);
+            }
         }
         if (t == avx512_kernels())
             benchmark::RegisterBenchmark("peak/avx512/vpdpbusd", bench_vpdpbusd_peak)->Unit(benchmark::kMicrosecond);
