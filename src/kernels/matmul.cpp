@@ -245,7 +245,8 @@ std::array<WarmRange, kMaxStealThreads> share_heads(const ThreadPool& pool, std:
     std::array<WarmRange, kMaxStealThreads> heads{};
     std::array<PackedLayout, kMaxParts> layouts;
     int64_t n_units = 0;
-    if (next.size() > (size_t)kMaxParts) return heads;
+    // One thread has no worker to read ahead: nothing to compute on its decoding path.
+    if (pool.size() == 1 || next.size() > (size_t)kMaxParts) return heads;
     for (size_t i = 0; i < next.size(); ++i) {
         if (next[i]->packed == nullptr) return heads;
         layouts[i] = packed_layout(next[i]->type(), next[i]->rows, next[i]->cols);
