@@ -4,6 +4,8 @@
 #include "tensor/blocks.h"
 #include "util/fp16.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -281,7 +283,10 @@ std::array<WarmRange, kMaxStealThreads> share_heads(const ThreadPool& pool, std:
 // products that are added to y after the wait, in slice order (as run_groups adds them).
 // Once done, each worker reads the start of its share of `next` (share_heads) while the caller
 // does the serial work before it: a 2-thread decode step took 0.97-1.00x the time (docs/bench.md).
-void decode_packed(ThreadPool& pool, const PackedPart* parts, int n_parts, std::span<const Matrix* const> next) {
+// With `then`, the threads meet once every unit is done and run it in the same job, unless a
+// part has column slices: their partial products are added after the job, and `then` after that.
+void decode_packed(ThreadPool& pool, const PackedPart* parts, int n_parts, std::span<const Matrix* const> next,
+                   const ThreadPool::Job* then) {
     const int64_t n_units = parts[n_parts - 1].u_end;
     // Partial products of slices 1.. of every part: a buffer per calling thread, which only grows.
     thread_local std::vector<float> partials;
@@ -295,6 +300,10 @@ void decode_packed(ThreadPool& pool, const PackedPart* parts, int n_parts, std::
     float* const partial_base = partials.data();  // the workers see their own thread_local, not this one
     std::array<ShareCursor, kMaxStealThreads> cursors;
     const std::array<WarmRange, kMaxStealThreads> warm = share_heads(pool, next);
+    bool sliced = false;
+    for (int i = 0; i < n_parts; ++i) sliced |= parts[i].layout.n_slices > 1;
+    const ThreadPool::Job* then_in_job = sliced ? nullptr : then;
+    alignas(64) std::atomic<int> arrived{0};
     pool.run([&](int ith, int nth) {
         for (int k = 0; k < nth; ++k) {
             const int s = (ith + k) % nth;
@@ -317,9 +326,15 @@ void decode_packed(ThreadPool& pool, const PackedPart* parts, int n_parts, std::
                 }
             }
         }
+        if (then_in_job == nullptr) return;
+        // Every unit is done once every thread has arrived: no share has any left to claim.
+        arrived.fetch_add(1, std::memory_order_acq_rel);
+        while (arrived.load(std::memory_order_acquire) < nth) _mm_pause();
+        (*then_in_job)(ith, nth);
     }, {warm.data(), (size_t)pool.size()});
     for (int i = 0; i < n_parts; ++i)
         if (parts[i].layout.n_slices > 1) add_slice_partials(parts[i], partial_base + partials_at[(size_t)i]);
+    if (then != nullptr && then_in_job == nullptr) pool.run(*then);
 }
 
 // Prompts: each thread takes a contiguous range of row groups and runs every token tile over it,
@@ -369,23 +384,46 @@ void matmul_rows(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const
     });
 }
 
+// Sets out's format and shape and grows its bytes to fit; its tiles are stale.
+void shape_acts(int64_t n_tok, int64_t n_in, DType type, ActBuffer& out) {
+    out.type = type;
+    out.n_tok = n_tok;
+    out.n_in = n_in;
+    out.row_bytes = row_bytes(traits(type), n_in);
+    const size_t need = out.row_bytes * (size_t)n_tok;
+    if (out.bytes.size() < need) out.bytes.resize(need);
+    out.tiles_ready = false;
+}
+
 }  // namespace
 
 void convert_acts(const KernelTable& kt, ThreadPool& pool, const float* x, int64_t n_tok, int64_t n_in, DType type,
                   ActBuffer& out) {
-    const TypeTraits& tr = traits(type);
-    out.type = type;
-    out.n_tok = n_tok;
-    out.n_in = n_in;
-    out.row_bytes = row_bytes(tr, n_in);
-    const size_t need = out.row_bytes * (size_t)n_tok;
-    if (out.bytes.size() < need) out.bytes.resize(need);
+    shape_acts(n_tok, n_in, type, out);
     out.sums_ready = false;
-    out.tiles_ready = false;
     const FromFloatFn from_float = kt.from_float[(int)type];
     assert(from_float != nullptr);
     for_each_row(pool, n_tok,
                  [&](int64_t t) { from_float(x + t * n_in, out.bytes.data() + (size_t)t * out.row_bytes, n_in); });
+}
+
+void prepare_acts(int64_t n_tok, int64_t n_in, DType type, ActBuffer& out) {
+    shape_acts(n_tok, n_in, type, out);
+    const size_t sums = (size_t)(n_tok * out.sums_row());
+    if (out.sums.size() < sums) out.sums.resize(sums);
+    out.sums_ready = true;  // convert_blocks fills them with the blocks
+}
+
+void convert_blocks(const KernelTable& kt, const float* x, int64_t t, int64_t b0, int64_t b1, ActBuffer& out) {
+    const TypeTraits& tr = traits(out.type);
+    const int64_t be = tr.block_elems;
+    uint8_t* row = out.bytes.data() + (size_t)t * out.row_bytes;
+    kt.from_float[(int)out.type](x + b0 * be, row + (size_t)b0 * tr.block_bytes, (b1 - b0) * be);
+    int32_t* sums = out.sums.data() + t * out.sums_row();
+    if (out.type == DType::Q8_0)
+        block_sums_q8_0(reinterpret_cast<const BlockQ8_0*>(row) + b0, b1 - b0, sums + b0);
+    else if (out.type == DType::Q8_K)
+        pair_sums_q8_k(reinterpret_cast<const BlockQ8_K*>(row) + b0, b1 - b0, sums + b0 * kQ8KSumPairs);
 }
 
 void ensure_block_sums(ThreadPool& pool, const ActBuffer& a) {
@@ -418,7 +456,7 @@ void matmul(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const ActB
 }
 
 void matmul_fused(const KernelTable& kt, ThreadPool& pool, std::span<const MatmulPart> parts,
-                  std::span<const Matrix* const> next) {
+                  std::span<const Matrix* const> next, const ThreadPool::Job* then) {
     for ([[maybe_unused]] const MatmulPart& p : parts)
         assert(p.a->type == p.w->traits->vec_dot_type && p.a->n_in == p.w->cols);
     const auto decoding = [&](const MatmulPart& p) { return decodes_packed(pool, p); };
@@ -429,7 +467,7 @@ void matmul_fused(const KernelTable& kt, ThreadPool& pool, std::span<const Matmu
             packed[i] = packed_part(kt, pool, parts[i], u);
             u = packed[i].u_end;
         }
-        return decode_packed(pool, packed.data(), (int)parts.size(), next);
+        return decode_packed(pool, packed.data(), (int)parts.size(), next, then);
     }
     for (const MatmulPart& p : parts) {
         if (p.w->packed == nullptr) {
@@ -438,9 +476,10 @@ void matmul_fused(const KernelTable& kt, ThreadPool& pool, std::span<const Matmu
         }
         const PackedPart part = packed_part(kt, pool, p, 0);
         // Only the last product is followed by `next`.
-        if (decodes_packed(pool, p)) decode_packed(pool, &part, 1, &p == &parts.back() ? next : std::span<const Matrix* const>{});
+        if (decodes_packed(pool, p)) decode_packed(pool, &part, 1, &p == &parts.back() ? next : std::span<const Matrix* const>{}, nullptr);
         else prefill_packed(pool, part);
     }
+    if (then != nullptr) pool.run(*then);
 }
 
 void matmul_f32(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const float* x, int64_t n_tok, float* y,

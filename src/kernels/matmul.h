@@ -53,6 +53,13 @@ void ensure_q8_0_tiles(ThreadPool& pool, const ActBuffer& a);
 void convert_acts(const KernelTable& kt, ThreadPool& pool, const float* x, int64_t n_tok, int64_t n_in, DType type,
                   ActBuffer& out);
 
+// The same in pieces, for threads that each convert part of the rows: prepare_acts sizes `out`
+// for n_tok rows of n_in values of `type`, then convert_blocks fills blocks [b0, b1) of row t
+// from x, that row's n_in floats, with their block sums. `out` is ready once every block of
+// every row is converted.
+void prepare_acts(int64_t n_tok, int64_t n_in, DType type, ActBuffer& out);
+void convert_blocks(const KernelTable& kt, const float* x, int64_t t, int64_t b0, int64_t b1, ActBuffer& out);
+
 // y [a.n_tok, ldy] (first w.rows columns written) = a · wᵀ. a.type must be w's vec_dot_type
 // and a.n_in == w.cols. Runs the packed kernels when w.packed is set (kt must have them).
 void matmul(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const ActBuffer& a, float* y, int64_t ldy);
@@ -72,8 +79,11 @@ struct MatmulPart {
 // `next`: the matrices of the product the caller runs next, if known. After a decoding dispatch
 // the workers read the start of their shares of it into their caches while the caller does the
 // serial work in between (ThreadPool::run's `warm`).
+// `then`: work on the results, split by (ith, nth) as a pool job, that every thread runs once
+// all the products are written. A decoding dispatch runs it inside the same job, so the pool is
+// not woken again and each thread finds the rows it wrote in its cache.
 void matmul_fused(const KernelTable& kt, ThreadPool& pool, std::span<const MatmulPart> parts,
-                  std::span<const Matrix* const> next = {});
+                  std::span<const Matrix* const> next = {}, const ThreadPool::Job* then = nullptr);
 
 // Convenience: convert then multiply, using `scratch` for the converted activations.
 void matmul_f32(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const float* x, int64_t n_tok, float* y,

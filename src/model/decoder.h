@@ -66,9 +66,10 @@ private:
         const Matrix& w;
         float* y;
     };
-    // `next`: the matrices of the product after these (matmul_fused).
+    // `next`, `then`: the matrices of the product after these, and work on their results
+    // (matmul_fused).
     void project(int64_t n_tok, std::initializer_list<Projection> projections,
-                 std::span<const Matrix* const> next);
+                 std::span<const Matrix* const> next, const ThreadPool::Job* then = nullptr);
 
     const Model& model_;
     const ModelConfig& cfg_;
@@ -86,7 +87,8 @@ private:
     std::vector<AttnSplit> attn_splits_;
     std::vector<AttnWave> attn_waves_;
     std::vector<float> attn_partials_;    // attn_slot_floats() per slot
-    ActBuffer act_, act2_;
+    ActBuffer act_, act2_;  // xn_ or attn_ converted (project)
+    ActBuffer act_ff_;      // the SwiGLU's output, converted for ffn_down
 };
 
 }  // namespace retort

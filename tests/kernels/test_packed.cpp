@@ -364,5 +364,59 @@ TEST(PackedMatmul, FusedPartsMatchEachProductAlone) {
     }
 }
 
+// matmul_fused's `then` runs once on every thread, and finds every product written: in a
+// decoding dispatch (inside the job, after the threads meet), with column slices (whose partial
+// products are added after the job), for a prompt, and where an unpacked part makes the products
+// run one after another. Each thread copies every output as it finds it; the copies must be the
+// final outputs.
+TEST(PackedMatmul, ThenRunsOnEveryThreadOnceEveryProductIsWritten) {
+    const auto tables = packing_tables();
+    if (tables.empty()) GTEST_SKIP() << "no packed kernels on this CPU";
+    struct Case {
+        DType type;
+        int64_t rows, cols, n_tok;
+        bool unpack_second;
+    };
+    const Case cases[] = {{DType::Q4_0, 208, 768, 1, false},       {DType::Q4_K, 208, 768, 3, false},
+                          {DType::Q8_0, 48, kLongCols, 1, false},  {DType::Q4_0, 48, 768, 400, false},
+                          {DType::Q6_K, 64, 768, 1, true}};
+    for (const Case& c : cases) {
+        std::vector<uint8_t> bytes[2], packed[2];
+        Matrix w[2];
+        for (int i = 0; i < 2; ++i) {
+            w[i] = random_matrix(c.type, c.rows, c.cols, 60 + (uint32_t)i, bytes[i]);
+            packed[i] = pack(w[i]);
+            if (!(c.unpack_second && i == 1)) w[i].packed = packed[i].data();
+        }
+        const std::vector<float> x = activations(c.n_tok, c.cols, 7);
+        for (const KernelTable* kt : tables)
+            for (int threads : {1, 2, 3}) {
+                ThreadPool pool(threads);
+                ActBuffer act;
+                convert_acts(*kt, pool, x.data(), c.n_tok, c.cols, w[0].traits->vec_dot_type, act);
+                const size_t n_out = (size_t)(c.n_tok * c.rows);
+                std::vector<float> y[2] = {std::vector<float>(n_out, NAN), std::vector<float>(n_out, NAN)};
+                const MatmulPart parts[2] = {{&w[0], &act, y[0].data(), c.rows}, {&w[1], &act, y[1].data(), c.rows}};
+                std::vector<std::vector<float>> seen((size_t)threads);
+                std::vector<int> runs((size_t)threads, 0);
+                const ThreadPool::Job then = [&](int ith, int nth) {
+                    ASSERT_EQ(nth, threads);
+                    ++runs[(size_t)ith];
+                    seen[(size_t)ith] = y[0];
+                    seen[(size_t)ith].insert(seen[(size_t)ith].end(), y[1].begin(), y[1].end());
+                };
+                matmul_fused(*kt, pool, parts, {}, &then);
+                std::vector<float> final_y = y[0];
+                final_y.insert(final_y.end(), y[1].begin(), y[1].end());
+                for (int ith = 0; ith < threads; ++ith) {
+                    ASSERT_EQ(runs[(size_t)ith], 1) << "thread " << ith;
+                    ASSERT_EQ(std::memcmp(seen[(size_t)ith].data(), final_y.data(), final_y.size() * sizeof(float)), 0)
+                        << traits(c.type).name << " " << c.cols << " tokens " << c.n_tok << " " << kt->isa
+                        << " threads " << threads << ": thread " << ith << " ran before the products were written";
+                }
+            }
+    }
+}
+
 }  // namespace
 }  // namespace retort
