@@ -37,8 +37,10 @@ void store_kv_row(const KernelTable& kt, uint8_t* dst, const float* src, int64_t
     else std::memcpy(dst, src, (size_t)n * sizeof(float));
 }
 
-// Attention splits a token's positions into chunks of this many cache blocks (512 positions at
-// the default block size): one task each, so a decode step at depth spreads over every thread.
+// Attention splits a token's positions into chunks of at most this many cache blocks (512
+// positions at the default block size), as few as that allows, sharing the blocks evenly: one
+// task each, so a decode step at depth spreads over every thread. Even chunks decoded 3-5%
+// faster than chunks of 512 and a remainder at depths 600 and 1100 (docs/bench.md).
 // A task reads whole cache rows, every KV head of its positions: with one task per KV head, each
 // thread read every other 256 bytes of the rows, which streams at 19 GB/s on the 2-core VMs we
 // measure on against 49 GB/s for contiguous halves. The chunking depends on the position count
@@ -227,8 +229,11 @@ void Decoder::plan_attention(const Batch& b, int64_t t0, int64_t n_tok, const Kv
             n_slots = 0;
         }
         const int64_t first_slot = n_chunks > 1 ? n_slots : -1;
+        // The chunks share the blocks evenly: 600 positions split 320 + 280, not 512 + 88.
+        const int64_t block = kv.options().block_size, n_blocks = (n_pos + block - 1) / block;
+        const int64_t len = (n_blocks + n_chunks - 1) / n_chunks * block;
         for (int64_t c = 0; c < n_chunks; ++c)
-            attn_tasks_.push_back({t, c * chunk, std::min(n_pos, (c + 1) * chunk), n_chunks > 1 ? first_slot + c : -1});
+            attn_tasks_.push_back({t, c * len, std::min(n_pos, (c + 1) * len), n_chunks > 1 ? first_slot + c : -1});
         if (n_chunks > 1) {
             attn_splits_.push_back({t, first_slot, n_chunks});
             n_slots += n_chunks;

@@ -152,10 +152,11 @@ TEST(Decoder, RewindAndRecomputeGivesSameLogits) {
     EXPECT_LE(max_diff(a.data(), b2.data(), (int64_t)a.size()), 1e-4);
 }
 
-// Attention splits a token's positions into chunks of 16 cache blocks and merges the chunks'
+// Attention splits a token's positions into chunks of up to 16 cache blocks and merges the chunks'
 // partial softmaxes. A 1100-token prompt (micro-batches of 256) and 2 decode steps: with blocks
-// of 32 (chunks of 512: tokens past 512 are split in 2 or 3) and of 1 (chunks of 16: up to 69 per
-// token, so a micro-batch's partial results exceed the 8 MiB of a wave and it runs in several)
+// of 32 (even chunks of up to 512: tokens past 512 are split in 2 or 3) and of 1 (chunks of up
+// to 16: up to 69 per token, so a micro-batch's partial results exceed the 8 MiB of a wave and it
+// runs in several)
 // the logits of the F32-weight models match blocks of 128 (one chunk) within 1e-4 (2e-4 for
 // blocks of 1: up to 69 partial results merged in float), for F16 and f32 caches. (With quantized weights the
 // activations are quantized too, and a last-bit difference in an attention output can move an
