@@ -384,6 +384,15 @@ void matmul_rows(const KernelTable& kt, ThreadPool& pool, const Matrix& w, const
     });
 }
 
+// ActBuffer::sums of blocks [b0, b1) of row t (Q8_0 and Q8_K; nothing for other types).
+void fill_block_sums(const ActBuffer& a, int64_t t, int64_t b0, int64_t b1) {
+    int32_t* out = a.sums.data() + t * a.sums_row();
+    if (a.type == DType::Q8_0)
+        block_sums_q8_0(reinterpret_cast<const BlockQ8_0*>(a.row(t)) + b0, b1 - b0, out + b0);
+    else if (a.type == DType::Q8_K)
+        pair_sums_q8_k(reinterpret_cast<const BlockQ8_K*>(a.row(t)) + b0, b1 - b0, out + b0 * kQ8KSumPairs);
+}
+
 // Sets out's format and shape and grows its bytes to fit; its tiles are stale.
 void shape_acts(int64_t n_tok, int64_t n_in, DType type, ActBuffer& out) {
     out.type = type;
@@ -419,24 +428,15 @@ void convert_blocks(const KernelTable& kt, const float* x, int64_t t, int64_t b0
     const int64_t be = tr.block_elems;
     uint8_t* row = out.bytes.data() + (size_t)t * out.row_bytes;
     kt.from_float[(int)out.type](x + b0 * be, row + (size_t)b0 * tr.block_bytes, (b1 - b0) * be);
-    int32_t* sums = out.sums.data() + t * out.sums_row();
-    if (out.type == DType::Q8_0)
-        block_sums_q8_0(reinterpret_cast<const BlockQ8_0*>(row) + b0, b1 - b0, sums + b0);
-    else if (out.type == DType::Q8_K)
-        pair_sums_q8_k(reinterpret_cast<const BlockQ8_K*>(row) + b0, b1 - b0, sums + b0 * kQ8KSumPairs);
+    fill_block_sums(out, t, b0, b1);
 }
 
 void ensure_block_sums(ThreadPool& pool, const ActBuffer& a) {
     const int64_t per_row = a.sums_row();
     if (per_row == 0 || a.sums_ready) return;
     if (a.sums.size() < (size_t)(a.n_tok * per_row)) a.sums.resize((size_t)(a.n_tok * per_row));
-    for_each_row(pool, a.n_tok, [&](int64_t t) {
-        int32_t* out = a.sums.data() + t * per_row;
-        if (a.type == DType::Q8_0)
-            block_sums_q8_0(reinterpret_cast<const BlockQ8_0*>(a.row(t)), a.n_in / kQK8_0, out);
-        else
-            pair_sums_q8_k(reinterpret_cast<const BlockQ8_K*>(a.row(t)), a.n_in / kQK_K, out);
-    });
+    const int64_t n_blocks = a.n_in / traits(a.type).block_elems;
+    for_each_row(pool, a.n_tok, [&](int64_t t) { fill_block_sums(a, t, 0, n_blocks); });
     a.sums_ready = true;
 }
 

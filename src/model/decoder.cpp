@@ -214,7 +214,7 @@ void Decoder::rope(float* x, int64_t n_tok, int64_t n_heads) {
 // token with one chunk writes its output directly; one with more leaves each chunk's maxima,
 // sums and unnormalized output in a slot (numbered within the wave) for combine_chunks.
 void Decoder::plan_attention(const Batch& b, int64_t t0, int64_t n_tok, const KvCache& kv) {
-    const int64_t chunk = kAttnChunkBlocks * kv.options().block_size;
+    const int64_t block = kv.options().block_size, chunk = kAttnChunkBlocks * block;
     int64_t longest = 1;
     for (int64_t t = 0; t < n_tok; ++t) longest = std::max(longest, chunks_of(b.pos[t0 + t], chunk));
     const int64_t max_slots = std::max(longest, (int64_t)(kAttnPartialBytes / sizeof(float)) / attn_slot_floats());
@@ -230,8 +230,7 @@ void Decoder::plan_attention(const Batch& b, int64_t t0, int64_t n_tok, const Kv
         }
         const int64_t first_slot = n_chunks > 1 ? n_slots : -1;
         // The chunks share the blocks evenly: 600 positions split 320 + 280, not 512 + 88.
-        const int64_t block = kv.options().block_size, n_blocks = (n_pos + block - 1) / block;
-        const int64_t len = (n_blocks + n_chunks - 1) / n_chunks * block;
+        const int64_t n_blocks = (n_pos + block - 1) / block, len = (n_blocks + n_chunks - 1) / n_chunks * block;
         for (int64_t c = 0; c < n_chunks; ++c)
             attn_tasks_.push_back({t, c * len, std::min(n_pos, (c + 1) * len), n_chunks > 1 ? first_slot + c : -1});
         if (n_chunks > 1) {
