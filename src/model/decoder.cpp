@@ -230,7 +230,7 @@ void Decoder::plan_attention(const Batch& b, int64_t t0, int64_t n_tok, const Kv
         }
         const int64_t first_slot = n_chunks > 1 ? n_slots : -1;
         // The chunks share the blocks evenly: 600 positions split 320 + 280, not 512 + 88.
-        const int64_t n_blocks = (n_pos + block - 1) / block, len = (n_blocks + n_chunks - 1) / n_chunks * block;
+        const int64_t n_blocks = kv.pool().blocks_for(n_pos), len = (n_blocks + n_chunks - 1) / n_chunks * block;
         for (int64_t c = 0; c < n_chunks; ++c)
             attn_tasks_.push_back({t, c * len, std::min(n_pos, (c + 1) * len), n_chunks > 1 ? first_slot + c : -1});
         if (n_chunks > 1) {
