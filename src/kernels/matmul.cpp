@@ -104,15 +104,14 @@ bool decodes_packed(const ThreadPool& pool, const MatmulPart& p) {
 }
 
 // One product of a packed dispatch. Decoding numbers its work in units, one per (column slice,
-// row group) in the order the packed matrix lies in memory (slice-major), [u_begin, u_end) among
-// all the dispatch's units. tile_gemm, where set, takes the calls of 2+ token rows (from a.tiles).
+// row group) in the order the packed matrix lies in memory (slice-major). tile_gemm, where set,
+// takes the calls of 2+ token rows (from a.tiles).
 struct PackedPart {
     GemmPackedFn gemm;
     GemmPackedTileFn tile_gemm;
     const MatmulPart* p;
     PackedLayout layout;
     int64_t sums_row;
-    int64_t u_begin, u_end;
 };
 
 // Column slice k of a part (kernels/packed.h): where it lies and which inputs it takes.
@@ -183,18 +182,61 @@ const uint8_t* unit_address(const PackedLayout& l, const uint8_t* packed, int64_
 
 int64_t unit_count(const PackedLayout& l) { return l.groups() * l.n_slices; }
 
-// Thread ith's share of a decoding dispatch over n_units units (decode_packed): [s0, s1).
-void unit_share(int64_t n_units, int ith, int nth, int64_t* s0, int64_t* s1) { split_range(n_units, ith, nth, s0, s1); }
+// Units [begin, end) of part `part` of a decoding dispatch.
+struct UnitRun {
+    int part;
+    int64_t begin, end;
+};
 
-PackedPart packed_part(const KernelTable& kt, ThreadPool& pool, const MatmulPart& p, int64_t u_begin) {
+// A thread's share of a decoding dispatch (decode_packed): one run of units per part at most,
+// walked in order; `units` in all.
+struct Share {
+    std::array<UnitRun, kMaxParts> runs;
+    int n_runs = 0;
+    int64_t units = 0;
+};
+
+// Thread ith's share of a decoding dispatch whose parts have units[0..n_parts) units. Parts of
+// equal unit counts (gate and up) are split alike, so a thread computes the same rows of each and
+// matmul_fused's `then` (the SwiGLU) finds both halves of its rows in its own cache. When each
+// thread took one matrix, up's rows came from the other core, and the SwiGLU, its conversion and
+// the threads' meeting took 6.0-6.1 us of a 2-thread Q4_0 gate/up dispatch; split alike, 4.4-4.5
+// us (docs/bench.md). Otherwise
+// the parts' units, numbered one after another, are split into contiguous ranges, so a share is
+// one sequential stream: small parts (k and v of a GQA model are 1/6 of q) are not cut in pieces.
+Share thread_share(std::span<const int64_t> units, int ith, int nth) {
+    Share share;
+    const bool alike = std::all_of(units.begin(), units.end(), [&](int64_t u) { return u == units[0]; });
+    int64_t first = 0, s0 = 0, s1 = 0;  // [s0, s1): the share in the parts' numbering, when not alike
+    if (!alike) {
+        int64_t total = 0;
+        for (int64_t u : units) total += u;
+        split_range(total, ith, nth, &s0, &s1);
+    }
+    for (size_t i = 0; i < units.size(); ++i) {
+        int64_t b, e;
+        if (alike) {
+            split_range(units[i], ith, nth, &b, &e);
+        } else {
+            b = std::clamp(s0 - first, (int64_t)0, units[i]);
+            e = std::clamp(s1 - first, (int64_t)0, units[i]);
+            first += units[i];
+        }
+        if (b == e) continue;
+        share.runs[(size_t)share.n_runs++] = {(int)i, b, e};
+        share.units += e - b;
+    }
+    return share;
+}
+
+PackedPart packed_part(const KernelTable& kt, ThreadPool& pool, const MatmulPart& p) {
     const GemmPackedFn gemm = kt.gemm_packed[(int)p.w->type()];
     assert(gemm != nullptr);
     ensure_block_sums(pool, *p.a);
     // Weights with a tile kernel take Q8_0 activations (matmul_fused asserts the type).
     GemmPackedTileFn tile_gemm = p.a->n_tok > 1 ? kt.gemm_packed_tile[(int)p.w->type()] : nullptr;
     if (tile_gemm != nullptr) ensure_q8_0_tiles(pool, *p.a);
-    const PackedLayout layout = packed_layout(p.w->type(), p.w->rows, p.w->cols);
-    return {gemm, tile_gemm, &p, layout, p.a->sums_row(), u_begin, u_begin + unit_count(layout)};
+    return {gemm, tile_gemm, &p, packed_layout(p.w->type(), p.w->rows, p.w->cols), p.a->sums_row()};
 }
 
 // Decoding's partial products (decode_packed): those of slice k >= 1 for token t start at this
@@ -241,36 +283,34 @@ void add_slice_partials(const PackedPart& part, const float* partials) {
 }
 
 // Where each worker's share of a decoding dispatch over `next` starts, and kWarmBytes of it (up
-// to the end of the matrix it starts in): what the workers of the dispatch before read ahead
+// to the end of its first run): what the workers of the dispatch before read ahead
 // (ThreadPool::run's `warm`). Empty ranges when `next` would not decode packed.
 std::array<WarmRange, kMaxStealThreads> share_heads(const ThreadPool& pool, std::span<const Matrix* const> next) {
     std::array<WarmRange, kMaxStealThreads> heads{};
     std::array<PackedLayout, kMaxParts> layouts;
-    int64_t n_units = 0;
+    std::array<int64_t, kMaxParts> units;
     // One thread has no worker to read ahead: nothing to compute on its decoding path.
     if (pool.size() == 1 || next.size() > (size_t)kMaxParts) return heads;
     for (size_t i = 0; i < next.size(); ++i) {
         if (next[i]->packed == nullptr) return heads;
         layouts[i] = packed_layout(next[i]->type(), next[i]->rows, next[i]->cols);
-        n_units += unit_count(layouts[i]);
+        units[i] = unit_count(layouts[i]);
     }
     for (int ith = 1; ith < pool.size(); ++ith) {
-        int64_t u, s1;
-        unit_share(n_units, ith, pool.size(), &u, &s1);
-        size_t i = 0;
-        while (i < next.size() && u >= unit_count(layouts[i])) u -= unit_count(layouts[i++]);
-        if (i == next.size()) continue;
-        const uint8_t* begin = unit_address(layouts[i], next[i]->packed, u);
-        const uint8_t* end = next[i]->packed + layouts[i].bytes();
+        const Share share = thread_share({units.data(), next.size()}, ith, pool.size());
+        if (share.n_runs == 0) continue;
+        const UnitRun& r = share.runs[0];
+        const uint8_t* begin = unit_address(layouts[(size_t)r.part], next[(size_t)r.part]->packed, r.begin);
+        const uint8_t* end = unit_address(layouts[(size_t)r.part], next[(size_t)r.part]->packed, r.end);
         heads[(size_t)ith] = {begin, begin + std::min<size_t>(kWarmBytes, (size_t)(end - begin))};
     }
     return heads;
 }
 
-// Decoding: the units of all parts, numbered one after another, are split into one contiguous
-// share per thread. Units lie in memory in that order, so a share is one sequential stream
-// (one prefetch stream) even across column slices. Walking a share group by group, each group's
-// slices one after another (as prompts do), every claim jumped between slices: the sliced
+// Decoding: the units of all parts are split into one share per thread (thread_share). Units lie
+// in memory in their order, so a run of a share is one sequential stream (one prefetch stream)
+// even across column slices. Walking a share group by group, each group's slices one after
+// another (as prompts do), every claim jumped between slices: the sliced
 // ffn_down of the 1.5B model took 1.06-1.11x the time of this order at 2 threads, 1.03-1.05x at
 // 1 (docs/bench.md). A thread claims half of what is left of its share at a time (at least
 // kClaimUnits), and once done goes on claiming from the others' shares, so a core slowed down
@@ -287,7 +327,8 @@ std::array<WarmRange, kMaxStealThreads> share_heads(const ThreadPool& pool, std:
 // part has column slices: their partial products are added after the job, and `then` after that.
 void decode_packed(ThreadPool& pool, const PackedPart* parts, int n_parts, std::span<const Matrix* const> next,
                    const ThreadPool::Job* then) {
-    const int64_t n_units = parts[n_parts - 1].u_end;
+    std::array<int64_t, kMaxParts> units;
+    for (int i = 0; i < n_parts; ++i) units[(size_t)i] = unit_count(parts[i].layout);
     // Partial products of slices 1.. of every part: a buffer per calling thread, which only grows.
     thread_local std::vector<float> partials;
     std::array<size_t, kMaxParts> partials_at{};
@@ -307,21 +348,22 @@ void decode_packed(ThreadPool& pool, const PackedPart* parts, int n_parts, std::
     pool.run([&](int ith, int nth) {
         for (int k = 0; k < nth; ++k) {
             const int s = (ith + k) % nth;
-            int64_t s0, s1;
-            unit_share(n_units, s, nth, &s0, &s1);
-            int i = 0;  // the part holding unit b; claims only move forward
+            const Share share = thread_share({units.data(), (size_t)n_parts}, s, nth);
+            int r = 0;             // the run holding the claim's first unit; claims only move forward
+            int64_t run_at = 0;    // units of the share before run r
             for (;;) {
-                const int64_t left = s1 - s0 - cursors[s].next.load(std::memory_order_relaxed);
+                const int64_t left = share.units - cursors[s].next.load(std::memory_order_relaxed);
                 const int64_t claim = std::max(kClaimUnits, left / 2);
-                const int64_t b = s0 + cursors[s].next.fetch_add(claim, std::memory_order_relaxed);
-                if (b >= s1) break;
-                for (int64_t u = b, e = std::min(b + claim, s1); u < e;) {
-                    while (u >= parts[i].u_end) ++i;
-                    const PackedPart& part = parts[i];
-                    const int64_t u_stop = std::min(e, part.u_end);
-                    // Where this thread stops reading the part: the share's end or the part's.
-                    const int64_t share_end = std::min(s1, part.u_end) - part.u_begin;
-                    run_units(part, u - part.u_begin, u_stop - part.u_begin, share_end, partial_base + partials_at[(size_t)i]);
+                const int64_t b = cursors[s].next.fetch_add(claim, std::memory_order_relaxed);
+                if (b >= share.units) break;
+                for (int64_t u = b, e = std::min(b + claim, share.units); u < e;) {
+                    for (; u >= run_at + share.runs[(size_t)r].end - share.runs[(size_t)r].begin; ++r)
+                        run_at += share.runs[(size_t)r].end - share.runs[(size_t)r].begin;
+                    const UnitRun& run = share.runs[(size_t)r];
+                    const int64_t u_stop = std::min(e, run_at + run.end - run.begin);
+                    // The prefetches stop where the run does.
+                    run_units(parts[run.part], run.begin + (u - run_at), run.begin + (u_stop - run_at), run.end,
+                              partial_base + partials_at[(size_t)run.part]);
                     u = u_stop;
                 }
             }
@@ -462,11 +504,7 @@ void matmul_fused(const KernelTable& kt, ThreadPool& pool, std::span<const Matmu
     const auto decoding = [&](const MatmulPart& p) { return decodes_packed(pool, p); };
     if (!parts.empty() && parts.size() <= (size_t)kMaxParts && std::all_of(parts.begin(), parts.end(), decoding)) {
         std::array<PackedPart, kMaxParts> packed;
-        int64_t u = 0;
-        for (size_t i = 0; i < parts.size(); ++i) {
-            packed[i] = packed_part(kt, pool, parts[i], u);
-            u = packed[i].u_end;
-        }
+        for (size_t i = 0; i < parts.size(); ++i) packed[i] = packed_part(kt, pool, parts[i]);
         return decode_packed(pool, packed.data(), (int)parts.size(), next, then);
     }
     for (const MatmulPart& p : parts) {
@@ -474,7 +512,7 @@ void matmul_fused(const KernelTable& kt, ThreadPool& pool, std::span<const Matmu
             matmul_rows(kt, pool, *p.w, *p.a, p.y, p.ldy);
             continue;
         }
-        const PackedPart part = packed_part(kt, pool, p, 0);
+        const PackedPart part = packed_part(kt, pool, p);
         // Only the last product is followed by `next`.
         if (decodes_packed(pool, p)) decode_packed(pool, &part, 1, &p == &parts.back() ? next : std::span<const Matrix* const>{}, nullptr);
         else prefill_packed(pool, part);

@@ -317,8 +317,9 @@ TEST(PackedMatmul, FusedPartsMatchEachProductAlone) {
     if (tables.empty()) GTEST_SKIP() << "no packed kernels on this CPU";
     // Products that share one activation format, of unequal sizes (q/k/v-like: a large part and
     // two small ones, 13 + 2 + 3 groups), so at 2 and 3 threads shares and claims straddle the
-    // parts' borders. The last set has an unpacked part, which makes the dispatch fall back to one
-    // product after another.
+    // parts' borders; of equal sizes (gate/up-like), which decoding splits alike, each thread
+    // taking the same rows of both. The last set has an unpacked part, which makes the dispatch
+    // fall back to one product after another.
     const int64_t cols = 768;
     struct Set {
         std::vector<DType> types;
@@ -327,6 +328,8 @@ TEST(PackedMatmul, FusedPartsMatchEachProductAlone) {
     };
     const Set sets[] = {{{DType::Q4_K, DType::Q4_K, DType::Q6_K}, {208, 32, 48}, false},
                         {{DType::Q4_0, DType::Q8_0}, {48, 208}, false},
+                        {{DType::Q4_0, DType::Q4_0}, {208, 208}, false},
+                        {{DType::Q4_K, DType::Q6_K}, {80, 80}, false},
                         {{DType::Q6_K, DType::Q4_K}, {32, 64}, true}};
     for (const Set& set : sets) {
         const size_t n = set.types.size();
