@@ -213,10 +213,17 @@ void Decoder::rope(float* x, int64_t n_tok, int64_t n_heads) {
 // of positions (kAttnChunkBlocks), in waves whose split tokens' slots fit kAttnPartialBytes. A
 // token with one chunk writes its output directly; one with more leaves each chunk's maxima,
 // sums and unnormalized output in a slot (numbered within the wave) for combine_chunks.
+// With fewer tasks than threads (decoding one sequence at under a chunk of positions), each task
+// is split by KV heads, so the threads share what was one thread's serial work between two
+// products.
 void Decoder::plan_attention(const Batch& b, int64_t t0, int64_t n_tok, const KvCache& kv) {
     const int64_t block = kv.options().block_size, chunk = kAttnChunkBlocks * block;
-    int64_t longest = 1;
-    for (int64_t t = 0; t < n_tok; ++t) longest = std::max(longest, chunks_of(b.pos[t0 + t], chunk));
+    int64_t longest = 1, n_chunks_all = 0;
+    for (int64_t t = 0; t < n_tok; ++t) {
+        longest = std::max(longest, chunks_of(b.pos[t0 + t], chunk));
+        n_chunks_all += chunks_of(b.pos[t0 + t], chunk);
+    }
+    const int64_t head_parts = std::clamp<int64_t>(pool_.size() / std::max<int64_t>(n_chunks_all, 1), 1, cfg_.n_head_kv);
     const int64_t max_slots = std::max(longest, (int64_t)(kAttnPartialBytes / sizeof(float)) / attn_slot_floats());
     attn_tasks_.clear();
     attn_splits_.clear();
@@ -232,7 +239,11 @@ void Decoder::plan_attention(const Batch& b, int64_t t0, int64_t n_tok, const Kv
         // The chunks share the blocks evenly: 600 positions split 320 + 280, not 512 + 88.
         const int64_t n_blocks = kv.pool().blocks_for(n_pos), len = (n_blocks + n_chunks - 1) / n_chunks * block;
         for (int64_t c = 0; c < n_chunks; ++c)
-            attn_tasks_.push_back({t, c * len, std::min(n_pos, (c + 1) * len), n_chunks > 1 ? first_slot + c : -1});
+            for (int64_t i = 0; i < head_parts; ++i) {
+                AttnTask task{t, c * len, std::min(n_pos, (c + 1) * len), n_chunks > 1 ? first_slot + c : -1, 0, 0};
+                split_range(cfg_.n_head_kv, (int)i, (int)head_parts, &task.hk_begin, &task.hk_end);
+                attn_tasks_.push_back(task);
+            }
         if (n_chunks > 1) {
             attn_splits_.push_back({t, first_slot, n_chunks});
             n_slots += n_chunks;
@@ -259,15 +270,16 @@ void Decoder::attention(int64_t il, const Batch& b, int64_t t0, const KvCache& k
     }
 }
 
-// One task: pass 1 writes the scores of every query head over the chunk and their maxima, then
-// exp and sum; pass 2 adds the p-weighted V rows into the output heads. Blocks are walked in
-// order, every KV head of a block before the next block, so the task reads its rows whole. An
+// One task: pass 1 writes the scores of each of its query heads over the chunk and their maxima,
+// then exp and sum; pass 2 adds the p-weighted V rows into the output heads. Blocks are walked in
+// order, each of the task's KV heads of a block before the next block, so it reads its rows whole
+// (all of a row when the task has every KV head). An
 // F16 cache goes through the table's group kernels, which read each row once for the g query
 // heads of its KV head and prefetch the block read next (the next K block; after the last, the
 // chunk's first V block); an f32 cache runs the one-head kernels on the rows where they lie.
 void Decoder::attend_chunk(int64_t il, const Batch& b, int64_t t0, const AttnTask& task, const KvCache& kv,
                            std::vector<float>& scratch) {
-    const int64_t hd = cfg_.head_dim, n_kv = cfg_.n_head_kv, g = cfg_.n_gqa(), H = cfg_.n_head;
+    const int64_t hd = cfg_.head_dim, g = cfg_.n_gqa(), H = cfg_.n_head;
     const bool f16 = kv.options().type == DType::F16;
     const int64_t block = kv.options().block_size;
     const int64_t row_elems = (int64_t)kv.row_bytes() / (f16 ? 2 : 4);  // stride between positions
@@ -298,10 +310,12 @@ void Decoder::attend_chunk(int64_t il, const Batch& b, int64_t t0, const AttnTas
     auto f32_block = [&](bool v, int64_t p0, int64_t hk) {
         return reinterpret_cast<const float*>(head_row(v, p0, hk));
     };
-    std::fill(mx, mx + H, -INFINITY);
+    // The task's query heads: those of its KV heads.
+    const int64_t hk0 = task.hk_begin, hk1 = task.hk_end, h0 = hk0 * g, h1 = hk1 * g;
+    std::fill(mx + h0, mx + h1, -INFINITY);
     for (int64_t p0 = p_begin; p0 < p_end; p0 += block) {
         const int64_t nb = std::min(block, p_end - p0), at = p0 - p_begin;
-        for (int64_t hk = 0; hk < n_kv; ++hk) {
+        for (int64_t hk = hk0; hk < hk1; ++hk) {
             const float* qg = q + hk * g * hd;
             float* sg = scores + hk * g * n + at;
             if (f16) {
@@ -313,11 +327,11 @@ void Decoder::attend_chunk(int64_t il, const Batch& b, int64_t t0, const AttnTas
                                                                         qg + j * hd, scale, sg + j * n));
         }
     }
-    for (int64_t h = 0; h < H; ++h) sum[h] = kt_.exp_sum(n, scores + h * n, mx[h]);
-    std::fill(o, o + H * hd, 0.0f);
+    for (int64_t h = h0; h < h1; ++h) sum[h] = kt_.exp_sum(n, scores + h * n, mx[h]);
+    std::fill(o + h0 * hd, o + h1 * hd, 0.0f);
     for (int64_t p0 = p_begin; p0 < p_end; p0 += block) {
         const int64_t nb = std::min(block, p_end - p0), at = p0 - p_begin;
-        for (int64_t hk = 0; hk < n_kv; ++hk) {
+        for (int64_t hk = hk0; hk < hk1; ++hk) {
             const float* pg = scores + hk * g * n + at;
             float* og = o + hk * g * hd;
             if (f16) {
@@ -329,11 +343,11 @@ void Decoder::attend_chunk(int64_t il, const Batch& b, int64_t t0, const AttnTas
     }
     if (task.slot >= 0) {
         float* slot = attn_slot(task.slot);
-        std::copy(mx, mx + H, slot);
-        std::copy(sum, sum + H, slot + H);
+        std::copy(mx + h0, mx + h1, slot + h0);
+        std::copy(sum + h0, sum + h1, slot + H + h0);
         return;
     }
-    for (int64_t h = 0; h < H; ++h) {
+    for (int64_t h = h0; h < h1; ++h) {
         const float inv = 1.0f / sum[h];
         for (int64_t d = 0; d < hd; ++d) o[h * hd + d] *= inv;
     }
