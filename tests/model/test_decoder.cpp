@@ -197,30 +197,34 @@ TEST(Decoder, ChunkedAttentionMatchesOneChunk) {
     }
 }
 
-// Decoding one sequence under a chunk of positions gives one attention task, split by KV heads
-// over the threads (plan_attention): each head's output must be the one a single task computes.
+// With fewer attention tasks than threads, plan_attention splits each by KV heads: each head's
+// output must be the one a single task computes. Decoding one sequence under a chunk of positions
+// gives one task (split at 2 and 3 threads); at 600 positions a token has two chunks, whose
+// partial results are combined (split at 4 threads).
 TEST(Decoder, AttentionSplitByHeadsMatchesOneThread) {
-    auto run = [&](const char* file, DType kv_type, int threads) {
-        Fixture f(file, 1, 64, 64, 32, kv_type, threads);
+    auto run = [&](const char* file, DType kv_type, int64_t n_prompt, int threads) {
+        Fixture f(file, 1, 640, 64, 32, kv_type, threads);
         const int64_t V = f.model->config().n_vocab;
         Batch b;
-        for (int64_t i = 0; i < 12; ++i) b.add((int32_t)((i * 37) % V), (int32_t)i, 0, false);
+        for (int64_t i = 0; i < n_prompt; ++i) b.add((int32_t)((i * 37) % V), (int32_t)i, 0, false);
         std::vector<float> l, all;
         EXPECT_TRUE(f.decoder->forward(b, f.kv, l).ok());
-        for (int s = 0; s < 3; ++s) {  // one token, one chunk: one task, or one per KV head
+        for (int s = 0; s < 3; ++s) {
             b.clear();
-            b.add(10 + s, (int32_t)(12 + s), 0, true);
+            b.add(10 + s, (int32_t)(n_prompt + s), 0, true);
             EXPECT_TRUE(f.decoder->forward(b, f.kv, l).ok());
             all.insert(all.end(), l.begin(), l.end());
         }
         return all;
     };
-    // tiny-qwen2 has 2 KV heads: 2 and 3 threads split each decoding task in two.
+    // tiny-qwen2 has 2 KV heads.
     for (const char* file : {"tiny-qwen2-F32.gguf", "tiny-qwen2-Q4_K_M.gguf"})
         for (DType kv_type : {DType::F16, DType::F32}) {
-            const std::vector<float> one = run(file, kv_type, 1);
-            EXPECT_EQ(run(file, kv_type, 2), one) << file << " kv " << traits(kv_type).name;
-            EXPECT_EQ(run(file, kv_type, 3), one) << file << " kv " << traits(kv_type).name;
+            const std::vector<float> one = run(file, kv_type, 12, 1);
+            EXPECT_EQ(run(file, kv_type, 12, 2), one) << file << " kv " << traits(kv_type).name;
+            EXPECT_EQ(run(file, kv_type, 12, 3), one) << file << " kv " << traits(kv_type).name;
+            EXPECT_EQ(run(file, kv_type, 600, 4), run(file, kv_type, 600, 1))
+                << file << " kv " << traits(kv_type).name << " two chunks";
         }
 }
 
