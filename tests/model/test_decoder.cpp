@@ -152,6 +152,24 @@ TEST(Decoder, RewindAndRecomputeGivesSameLogits) {
     EXPECT_LE(max_diff(a.data(), b2.data(), (int64_t)a.size()), 1e-4);
 }
 
+// One sequence: a prompt of n_prompt tokens (logits for the last prompt_logits), then `steps`
+// tokens decoded one at a time. Returns every logit asked for, in order.
+std::vector<float> prompt_then_decode(Fixture& f, int64_t n_prompt, int64_t prompt_logits, int steps) {
+    const int64_t V = f.model->config().n_vocab;
+    Batch b;
+    for (int64_t i = 0; i < n_prompt; ++i) b.add((int32_t)((i * 37) % V), (int32_t)i, 0, i >= n_prompt - prompt_logits);
+    std::vector<float> l, all;
+    EXPECT_TRUE(f.decoder->forward(b, f.kv, l).ok());
+    all = l;
+    for (int s = 0; s < steps; ++s) {
+        b.clear();
+        b.add(10 + s, (int32_t)(n_prompt + s), 0, true);
+        EXPECT_TRUE(f.decoder->forward(b, f.kv, l).ok());
+        all.insert(all.end(), l.begin(), l.end());
+    }
+    return all;
+}
+
 // Attention splits a token's positions into chunks of up to 16 cache blocks and merges the chunks'
 // partial softmaxes. A 1100-token prompt (micro-batches of 256) and 2 decode steps: with blocks
 // of 32 (even chunks of up to 512: tokens past 512 are split in 2 or 3) and of 1 (chunks of up
@@ -166,19 +184,7 @@ TEST(Decoder, ChunkedAttentionMatchesOneChunk) {
     const int64_t n_prompt = 1100;
     auto run = [&](const char* file, int64_t block, DType kv_type, int threads) {
         Fixture f(file, 1, 1280, 256, block, kv_type, threads);
-        const int64_t V = f.model->config().n_vocab;
-        Batch b;
-        for (int64_t i = 0; i < n_prompt; ++i) b.add((int32_t)((i * 37) % V), (int32_t)i, 0, i >= n_prompt - 40);
-        std::vector<float> l, all;
-        EXPECT_TRUE(f.decoder->forward(b, f.kv, l).ok());
-        all = l;
-        for (int s = 0; s < 2; ++s) {
-            b.clear();
-            b.add(10 + s, (int32_t)(n_prompt + s), 0, true);
-            EXPECT_TRUE(f.decoder->forward(b, f.kv, l).ok());
-            all.insert(all.end(), l.begin(), l.end());
-        }
-        return all;
+        return prompt_then_decode(f, n_prompt, 40, 2);
     };
     for (const char* file : {"tiny-llama-F32.gguf", "tiny-qwen2-F32.gguf"})
         for (DType kv_type : {DType::F16, DType::F32}) {
@@ -204,18 +210,7 @@ TEST(Decoder, ChunkedAttentionMatchesOneChunk) {
 TEST(Decoder, AttentionSplitByHeadsMatchesOneThread) {
     auto run = [&](const char* file, DType kv_type, int64_t n_prompt, int threads) {
         Fixture f(file, 1, 640, 64, 32, kv_type, threads);
-        const int64_t V = f.model->config().n_vocab;
-        Batch b;
-        for (int64_t i = 0; i < n_prompt; ++i) b.add((int32_t)((i * 37) % V), (int32_t)i, 0, false);
-        std::vector<float> l, all;
-        EXPECT_TRUE(f.decoder->forward(b, f.kv, l).ok());
-        for (int s = 0; s < 3; ++s) {
-            b.clear();
-            b.add(10 + s, (int32_t)(n_prompt + s), 0, true);
-            EXPECT_TRUE(f.decoder->forward(b, f.kv, l).ok());
-            all.insert(all.end(), l.begin(), l.end());
-        }
-        return all;
+        return prompt_then_decode(f, n_prompt, 0, 3);
     };
     // tiny-qwen2 has 2 KV heads.
     for (const char* file : {"tiny-qwen2-F32.gguf", "tiny-qwen2-Q4_K_M.gguf"})
