@@ -186,6 +186,7 @@ int64_t unit_count(const PackedLayout& l) { return l.groups() * l.n_slices; }
 struct UnitRun {
     int part;
     int64_t begin, end;
+    int64_t size() const { return end - begin; }
 };
 
 // A thread's share of a decoding dispatch (decode_packed): one run of units per part at most,
@@ -196,14 +197,15 @@ struct Share {
     int64_t units = 0;
 };
 
-// Thread ith's share of a decoding dispatch whose parts have units[0..n_parts) units. Parts of
-// equal unit counts (gate and up) are split alike, so a thread computes the same rows of each and
-// matmul_fused's `then` (the SwiGLU) finds both halves of its rows in its own cache. When each
-// thread took one matrix, up's rows came from the other core, and the SwiGLU, its conversion and
-// the threads' meeting took 6.0-6.1 us of a 2-thread Q4_0 gate/up dispatch; split alike, 4.4-4.5
-// us (docs/bench.md). Otherwise
-// the parts' units, numbered one after another, are split into contiguous ranges, so a share is
-// one sequential stream: small parts (k and v of a GQA model are 1/6 of q) are not cut in pieces.
+// Thread ith's share of a decoding dispatch whose parts have units[0..n_parts) units.
+// - Parts of equal unit counts (gate and up) are split alike, so a thread computes the same rows
+//   of each and matmul_fused's `then` (the SwiGLU) finds both halves of its rows in its own cache.
+//   When each thread took one matrix, up's rows came from the other core, and the SwiGLU, its
+//   conversion and the threads' meeting took 6.0-6.1 us of a 2-thread Q4_0 gate/up dispatch;
+//   split alike, 4.4-4.5 us (docs/bench.md).
+// - Otherwise the parts' units, numbered one after another, are split into contiguous ranges, so
+//   a share is one sequential stream: small parts (k and v of a GQA model are 1/6 of q) are not
+//   cut in pieces.
 Share thread_share(std::span<const int64_t> units, int ith, int nth) {
     Share share;
     const bool alike = std::all_of(units.begin(), units.end(), [&](int64_t u) { return u == units[0]; });
@@ -357,10 +359,9 @@ void decode_packed(ThreadPool& pool, const PackedPart* parts, int n_parts, std::
                 const int64_t b = cursors[s].next.fetch_add(claim, std::memory_order_relaxed);
                 if (b >= share.units) break;
                 for (int64_t u = b, e = std::min(b + claim, share.units); u < e;) {
-                    for (; u >= run_at + share.runs[(size_t)r].end - share.runs[(size_t)r].begin; ++r)
-                        run_at += share.runs[(size_t)r].end - share.runs[(size_t)r].begin;
+                    for (; u >= run_at + share.runs[(size_t)r].size(); ++r) run_at += share.runs[(size_t)r].size();
                     const UnitRun& run = share.runs[(size_t)r];
-                    const int64_t u_stop = std::min(e, run_at + run.end - run.begin);
+                    const int64_t u_stop = std::min(e, run_at + run.size());
                     // The prefetches stop where the run does.
                     run_units(parts[run.part], run.begin + (u - run_at), run.begin + (u_stop - run_at), run.end,
                               partial_base + partials_at[(size_t)run.part]);
