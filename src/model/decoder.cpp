@@ -220,8 +220,9 @@ void Decoder::plan_attention(const Batch& b, int64_t t0, int64_t n_tok, const Kv
     const int64_t block = kv.options().block_size, chunk = kAttnChunkBlocks * block;
     int64_t longest = 1, n_chunks_all = 0;
     for (int64_t t = 0; t < n_tok; ++t) {
-        longest = std::max(longest, chunks_of(b.pos[t0 + t], chunk));
-        n_chunks_all += chunks_of(b.pos[t0 + t], chunk);
+        const int64_t n_chunks = chunks_of(b.pos[t0 + t], chunk);
+        longest = std::max(longest, n_chunks);
+        n_chunks_all += n_chunks;
     }
     const int64_t head_parts = std::clamp<int64_t>(pool_.size() / std::max<int64_t>(n_chunks_all, 1), 1, cfg_.n_head_kv);
     const int64_t max_slots = std::max(longest, (int64_t)(kAttnPartialBytes / sizeof(float)) / attn_slot_floats());

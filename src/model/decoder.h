@@ -46,7 +46,7 @@ private:
         int64_t t;                // token of the micro-batch
         int64_t p_begin, p_end;   // positions, a whole number of cache blocks from p_begin
         int64_t slot;             // partial result slot, or -1: the token's only chunk, written to attn_
-        int64_t hk_begin, hk_end;  // KV heads (with their query heads)
+        int64_t hk_begin, hk_end; // KV heads (with their query heads)
     };
     struct AttnSplit {
         int64_t t, first_slot, n_chunks;  // the token's chunks have slots first_slot ..
