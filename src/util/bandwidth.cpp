@@ -64,12 +64,19 @@ uint64_t sum_span(std::span<const ByteRange> ranges, size_t begin, size_t end, b
     return read;
 }
 
-// Passes of every thread of a pool over its share of the ranges (taken one after another, split
-// at cache lines). The sums go to one cache line per thread and are read at the end, so the
-// loads are not optimized away.
+// Passes of every thread of a pool over the ranges (taken one after another, split at cache
+// lines). Each thread reads its share, claiming half of what is left of it at a time (at least
+// kMinClaimLines), then claims from the others' shares what they have not, as the decoding
+// dispatches do: on the 2-vCPU VMs we measure on one core streams up to 20% slower than the
+// other at times, and with fixed halves the faster one sat idle at the end, so the probe read
+// less than decoding could. The start probe alternating the two ways, 2 threads, 8 runs of 10
+// pairs in the fast memory state: fixed halves 73.8-77.7 GB/s per run, claims 76.5-80.4 (mean
+// +3.4%); in the slow state 42.7 against 43.0 (docs/bench.md). The sums go to one cache line
+// per thread and are read at the end, so the loads are not optimized away.
 class ReadPasses {
 public:
-    ReadPasses(std::span<const ByteRange> ranges, int n_threads) : ranges_(ranges), sink_((size_t)n_threads * 8) {
+    ReadPasses(std::span<const ByteRange> ranges, int n_threads)
+        : ranges_(ranges), sink_((size_t)n_threads * 8), cursors_((size_t)n_threads) {
         for (const ByteRange& r : ranges) total_ += r.size;
     }
     ~ReadPasses() {
@@ -80,27 +87,60 @@ public:
     // One pass; returns the bytes read.
     uint64_t run(ThreadPool& pool, bool wide) {
         const int64_t n_lines = (int64_t)(total_ / 64);
+        for (Cursor& c : cursors_) c.next.store(0, std::memory_order_relaxed);
         std::atomic<uint64_t> bytes{0};
         pool.run([&](int ith, int nth) {
-            int64_t l0, l1;
-            split_range(n_lines, ith, nth, &l0, &l1);
-            const size_t end = l1 == n_lines ? total_ : (size_t)l1 * 64;
-            bytes.fetch_add(sum_span(ranges_, (size_t)l0 * 64, end, wide, &sink_[(size_t)ith * 8]),
-                            std::memory_order_relaxed);
+            uint64_t read = 0;
+            for (int k = 0; k < nth; ++k) {
+                const int s = (ith + k) % nth;
+                int64_t l0, l1;
+                split_range(n_lines, s, nth, &l0, &l1);
+                std::atomic<int64_t>& next = cursors_[(size_t)s].next;
+                for (;;) {
+                    const int64_t claim = std::max(kMinClaimLines, (l1 - l0 - next.load(std::memory_order_relaxed)) / 2);
+                    const int64_t b = l0 + next.fetch_add(claim, std::memory_order_relaxed);
+                    if (b >= l1) break;
+                    const int64_t e = std::min(b + claim, l1);
+                    const size_t end = e == n_lines ? total_ : (size_t)e * 64;
+                    read += sum_span(ranges_, (size_t)b * 64, end, wide, &sink_[(size_t)ith * 8]);
+                }
+            }
+            bytes.fetch_add(read, std::memory_order_relaxed);
         });
         return bytes.load();
     }
+    // The sum of every word read so far.
+    uint64_t sum() const {
+        uint64_t s = 0;
+        for (uint64_t v : sink_) s += v;
+        return s;
+    }
 
 private:
+    // Claims of 1 MiB or more: each claim starts a new stream, which the prefetchers take a while
+    // to ramp up (a scratch program claiming fixed pieces, fast state: 70-72 GB/s with 256 KiB
+    // pieces, 77-79 with 1 MiB; docs/bench.md).
+    static constexpr int64_t kMinClaimLines = (1 << 20) / 64;
+    struct alignas(64) Cursor {
+        std::atomic<int64_t> next{0};  // lines of the share claimed so far
+    };
     std::span<const ByteRange> ranges_;
     size_t total_ = 0;
     std::vector<uint64_t> sink_;
+    std::vector<Cursor> cursors_;
 };
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 }  // namespace
+
+ReadPassResult read_pass(ThreadPool& pool, std::span<const ByteRange> ranges) {
+    ReadPasses passes(ranges, pool.size());
+    if (passes.empty()) return {};
+    const uint64_t bytes = passes.run(pool, have_wide_loads());
+    return {bytes, passes.sum()};
+}
 
 double measure_read_bandwidth(ThreadPool& pool, size_t buffer_bytes, int reps) {
     PageBuffer buf(buffer_bytes);

@@ -9,8 +9,8 @@
 
 namespace retort {
 
-// Read bandwidth in bytes/s with every thread of `pool` streaming through its share of a
-// buffer much larger than the caches: the best of `reps` passes with 64-bit loads and, where the
+// Read bandwidth in bytes/s with every thread of `pool` streaming through a buffer much larger
+// than the caches, each its share and then what is left of the others': the best of `reps` passes with 64-bit loads and, where the
 // CPU has AVX-512, `reps` more with 512-bit loads (one core reads much faster with those).
 double measure_read_bandwidth(ThreadPool& pool, size_t buffer_bytes = (size_t)1 << 30, int reps = 5);
 
@@ -18,6 +18,16 @@ struct ByteRange {
     const uint8_t* data;
     size_t size;
 };
+
+// One pass of the probes below over `ranges`, taken one after another: the bytes read and the sum
+// of the 64-bit words read, mod 2^64, for tests. Each piece of a range a claim takes is read in
+// whole words from its start, so where the ranges' sizes are not multiples of 64 a few bytes at
+// the ends of pieces are skipped (and not counted).
+struct ReadPassResult {
+    uint64_t bytes = 0;
+    uint64_t sum = 0;
+};
+ReadPassResult read_pass(ThreadPool& pool, std::span<const ByteRange> ranges);
 
 // Mean read bandwidth in bytes/s of back-to-back passes through memory that is already resident
 // (a model's weights), for at least `seconds` and at least one pass, every thread streaming its

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <thread>
 #include <memory>
+#include <random>
 #include <vector>
 
 namespace retort {
@@ -104,6 +105,30 @@ TEST(Bandwidth, SustainedProbeRunsForTheTimeAsked) {
     EXPECT_GT(bw, 1e8);
     EXPECT_LT(bw, 1e13);
     EXPECT_EQ(measure_sustained_read_bandwidth(pool, {}, 0.1), 0.0);
+}
+
+// A pass reads every word of the ranges once, whichever thread claims it: with 1 to 3 threads,
+// over ranges large enough for several claims per share (claims are at least 1 MiB), the bytes
+// and the sum of the words are those of a serial walk. Random words, so a claim read twice or
+// skipped changes the sum.
+TEST(Bandwidth, APassReadsEveryWordOnce) {
+    constexpr size_t kMiB = size_t{1} << 20;
+    std::mt19937_64 rng(5);
+    std::vector<uint64_t> a(9 * kMiB / 8 + 8), b(64 / 8), c(3 * kMiB / 8);
+    uint64_t want = 0;
+    for (auto* v : {&a, &b, &c})
+        for (uint64_t& w : *v) want += (w = rng());
+    const ByteRange ranges[] = {{reinterpret_cast<const uint8_t*>(a.data()), a.size() * 8},
+                                {reinterpret_cast<const uint8_t*>(b.data()), b.size() * 8},
+                                {reinterpret_cast<const uint8_t*>(c.data()), c.size() * 8}};
+    for (int threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        for (int pass = 0; pass < 3; ++pass) {
+            const ReadPassResult r = read_pass(pool, ranges);
+            EXPECT_EQ(r.bytes, (a.size() + b.size() + c.size()) * 8) << threads << " threads";
+            EXPECT_EQ(r.sum, want) << threads << " threads, pass " << pass;
+        }
+    }
 }
 
 // Huge pages only back aligned 2 MiB ranges: a large buffer must start on one, and every size
