@@ -20,15 +20,18 @@
 #            build_commit, "unknown" for a build made outside a git checkout)
 #   INTERLEAVE_BW  seconds of bandwidth probe retort runs around each of its tg repetitions
 #            (retort bench --interleave-bw; default 0, off); adds the column "retort of sustained"
+#            and a table of retort's tg runs one by one with both probes' bandwidth
 #   LLAMA_ARGS  extra llama-bench flags, named in the table, e.g. "-mmp 0" (load the weights
 #            into memory instead of mapping the file: on a VM that pages out idle file pages,
 #            mapped weights make llama.cpp's decoding erratic)
+#
+# ROUNDS=0 with OUT set to an earlier run's folder prints its tables again without running anything.
 #
 # Example: bench/compare.sh /tmp/llama-build/bin/llama-bench /tmp/qwen-1.5b-Q4_K_M.gguf 1 2
 set -euo pipefail
 
 if [[ $# -lt 2 ]]; then
-    sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 fi
 LLAMA_BENCH=$1
@@ -113,6 +116,7 @@ samples = {}   # (tool, test, threads) -> [tokens/s per repetition]
 roof = {}      # (test, threads) -> [retort roofline fractions]
 sustained = {} # (test, threads) -> [retort fractions of the roofline at the interleaved probes' bandwidth]
 rss = {}       # (tool, threads) -> max KB
+runs = []      # retort tg results with probes: (test, threads, round, tok/s, start GB/s, fraction, interleaved GB/s, fraction)
 loads = [float(open(p).read()) for p in glob.glob(os.path.join(out, "*.load")) if open(p).read().strip()]
 llama_build = "?"
 
@@ -133,6 +137,10 @@ for path in sorted(glob.glob(os.path.join(out, "*.json"))):
                 roof.setdefault((res["test"], res["threads"]), []).append(res["roofline_fraction"])
             if "sustained_roofline_fraction" in res:
                 sustained.setdefault((res["test"], res["threads"]), []).append(res["sustained_roofline_fraction"])
+                start = [b["read_gb_per_s"] for b in data.get("bandwidth", []) if b["threads"] == res["threads"]]
+                runs.append((res["test"], res["threads"], int(re.search(r"-r(\d+)-", name).group(1)),
+                             res["tokens_per_s"]["mean"], start[0] if start else 0, res.get("roofline_fraction", 0),
+                             res["sustained_read_gb_per_s"], res["sustained_roofline_fraction"]))
     else:
         for res in data:
             llama_build = "%s (%s)" % (res.get("build_commit", "?"), res.get("build_number", "?"))
@@ -163,6 +171,9 @@ if llama_args:
     llama_build += " (llama-bench %s)" % llama_args
 keys = sorted({(k[1], k[2]) for k in samples if (("retort",) + k[1:]) in samples and (("llama",) + k[1:]) in samples}, key=order)
 size = os.path.getsize(model)
+# The rounds in the folder (ROUNDS=0 reprints an earlier run's).
+rounds = max([int(m.group(1)) for m in (re.search(r"-r(\d+)-t\d+\.json$", p) for p in glob.glob(os.path.join(out, "*.json"))) if m]
+             or [0])
 print("### %s\n" % os.path.basename(model))
 load = ("; 1-min load average before the runs %.1f-%.1f on %d CPUs" % (min(loads), max(loads), os.cpu_count())
         if loads else "")
@@ -182,6 +193,14 @@ for test, threads in keys:
     sf_s = (" %.0f%% |" % (100 * statistics.mean(sf)) if sf else " |") if sustained else ""
     print("| %s | %d | %.2f (%.2f-%.2f) | %.2f (%.2f-%.2f) | %.2fx | %s |%s"
           % (test, threads, ma, min(a), max(a), mb, min(b), max(b), ma / mb, rf_s, sf_s))
+if runs:
+    # The VM's read bandwidth moves between states from run to run: one line per run tells them apart.
+    print("\nretort's tg runs one by one: the two probes' read bandwidth and the run's fraction of each roofline:\n")
+    print("| test | threads | round | retort t/s | start probe | interleaved probe |")
+    print("|---|---|---|---|---|---|")
+    for test, threads, rnd, tps, bw, frac, sbw, sfrac in sorted(runs, key=lambda r: (order(r[:2]), r[2])):
+        print("| %s | %d | %d | %.2f | %.1f GB/s (%.0f%%) | %.1f GB/s (%.0f%%) |"
+              % (test, threads, rnd, tps, bw, 100 * frac, sbw, 100 * sfrac))
 if rss:
     print("\nPeak RSS of the bench processes (max over runs; llama-bench sizes its context for the largest test):\n")
     print("| threads | retort | llama-bench |")
