@@ -46,18 +46,22 @@ __attribute__((target("avx512f"))) uint64_t sum_words_wide(const uint64_t* p, si
 
 bool have_wide_loads() { return __builtin_cpu_supports("avx512f"); }
 
-// Bytes [begin, end) of the ranges taken one after another, summed 8 bytes at a time (a range's
-// last size % 8 bytes are skipped); returns the bytes read.
+// The 64-bit words of the ranges (taken one after another) that start in bytes [begin, end),
+// summed; returns the bytes read. Words are counted from each range's start and a range's last
+// size % 8 bytes are skipped, so pieces that split a range anywhere read each of its words once
+// between them, and never a word across the grid (a misaligned load where ranges have odd sizes).
 uint64_t sum_span(std::span<const ByteRange> ranges, size_t begin, size_t end, bool wide, uint64_t* sink) {
     uint64_t read = 0;
     size_t at = 0;  // where the current range starts
     for (const ByteRange& r : ranges) {
         const size_t lo = std::max(begin, at), hi = std::min(end, at + r.size);
-        if (lo < hi) {
-            const size_t n = (hi - lo) / 8;
-            const auto* p = reinterpret_cast<const uint64_t*>(r.data + (lo - at));
-            *sink += wide ? sum_words_wide(p, n) : sum_words(p, n);
-            read += n * 8;
+        // Words [w0, w1) of the range: those that start in [lo, hi) and end inside it.
+        const size_t w0 = lo < hi ? (lo - at + 7) / 8 : 0;
+        const size_t w1 = lo < hi ? std::min((hi - at + 7) / 8, r.size / 8) : 0;
+        if (w0 < w1) {
+            const auto* p = reinterpret_cast<const uint64_t*>(r.data) + w0;
+            *sink += wide ? sum_words_wide(p, w1 - w0) : sum_words(p, w1 - w0);
+            read += (w1 - w0) * 8;
         }
         at += r.size;
     }

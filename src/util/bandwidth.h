@@ -20,9 +20,8 @@ struct ByteRange {
 };
 
 // One pass of the probes below over `ranges`, taken one after another: the bytes read and the sum
-// of the 64-bit words read, mod 2^64, for tests. Each piece of a range a claim takes is read in
-// whole words from its start, so where the ranges' sizes are not multiples of 64 a few bytes at
-// the ends of pieces are skipped (and not counted).
+// of the 64-bit words read, mod 2^64, for tests. Each range is read as whole words from its start
+// (its last size % 8 bytes are skipped), whichever threads claim its pieces.
 struct ReadPassResult {
     uint64_t bytes = 0;
     uint64_t sum = 0;

@@ -107,25 +107,32 @@ TEST(Bandwidth, SustainedProbeRunsForTheTimeAsked) {
     EXPECT_EQ(measure_sustained_read_bandwidth(pool, {}, 0.1), 0.0);
 }
 
-// A pass reads every word of the ranges once, whichever thread claims it: with 1 to 3 threads,
-// over ranges large enough for several claims per share (claims are at least 1 MiB), the bytes
-// and the sum of the words are those of a serial walk. Random words, so a claim read twice or
-// skipped changes the sum.
+// A pass reads every whole word of each range once, whichever thread claims it: with 1 to 3
+// threads, over ranges large enough for several claims per share (claims are at least 1 MiB),
+// the bytes and the sum of the words are those of a serial walk. The ranges have odd sizes, so
+// claims split them off their 8-byte grid (and UBSan would catch a misaligned word); random
+// words, so a piece read twice, skipped, or read off the grid changes the sum.
 TEST(Bandwidth, APassReadsEveryWordOnce) {
     constexpr size_t kMiB = size_t{1} << 20;
     std::mt19937_64 rng(5);
-    std::vector<uint64_t> a(9 * kMiB / 8 + 8), b(64 / 8), c(3 * kMiB / 8);
+    std::vector<uint64_t> a(9 * kMiB / 8 + 8), b(9), c(3 * kMiB / 8 + 1);
+    const size_t sizes[] = {a.size() * 8 - 3, b.size() * 8 - 3, c.size() * 8 - 7};  // the last word of each is cut
     uint64_t want = 0;
-    for (auto* v : {&a, &b, &c})
-        for (uint64_t& w : *v) want += (w = rng());
-    const ByteRange ranges[] = {{reinterpret_cast<const uint8_t*>(a.data()), a.size() * 8},
-                                {reinterpret_cast<const uint8_t*>(b.data()), b.size() * 8},
-                                {reinterpret_cast<const uint8_t*>(c.data()), c.size() * 8}};
+    size_t want_bytes = 0;
+    int i = 0;
+    for (auto* v : {&a, &b, &c}) {
+        for (uint64_t& w : *v) w = rng();
+        for (size_t k = 0; k < sizes[i] / 8; ++k) want += (*v)[k];
+        want_bytes += sizes[i++] / 8 * 8;
+    }
+    const ByteRange ranges[] = {{reinterpret_cast<const uint8_t*>(a.data()), sizes[0]},
+                                {reinterpret_cast<const uint8_t*>(b.data()), sizes[1]},
+                                {reinterpret_cast<const uint8_t*>(c.data()), sizes[2]}};
     for (int threads : {1, 2, 3}) {
         ThreadPool pool(threads);
         for (int pass = 0; pass < 3; ++pass) {
             const ReadPassResult r = read_pass(pool, ranges);
-            EXPECT_EQ(r.bytes, (a.size() + b.size() + c.size()) * 8) << threads << " threads";
+            EXPECT_EQ(r.bytes, want_bytes) << threads << " threads";
             EXPECT_EQ(r.sum, want) << threads << " threads, pass " << pass;
         }
     }
