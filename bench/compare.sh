@@ -108,10 +108,10 @@ DIRTY=$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | hea
 [[ -n ${RETORT_LABEL:-} ]] && COMMIT=$RETORT_LABEL
 CPU=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || echo unknown)
 
-python3 - "$OUT" "$MODEL" "$COMMIT" "$CPU" "$ROUNDS" "$REPS" "${LLAMA_LABEL:-}" "$LLAMA_ARGS" <<'EOF'
+python3 - "$OUT" "$MODEL" "$COMMIT" "$CPU" "$REPS" "${LLAMA_LABEL:-}" "$LLAMA_ARGS" <<'EOF'
 import glob, json, os, re, statistics, sys, datetime
 
-out, model, commit, cpu, rounds, reps, llama_label, llama_args = sys.argv[1:9]
+out, model, commit, cpu, reps, llama_label, llama_args = sys.argv[1:8]
 samples = {}   # (tool, test, threads) -> [tokens/s per repetition]
 roof = {}      # (test, threads) -> [retort roofline fractions]
 sustained = {} # (test, threads) -> [retort fractions of the roofline at the interleaved probes' bandwidth]
@@ -171,7 +171,7 @@ if llama_args:
     llama_build += " (llama-bench %s)" % llama_args
 keys = sorted({(k[1], k[2]) for k in samples if (("retort",) + k[1:]) in samples and (("llama",) + k[1:]) in samples}, key=order)
 size = os.path.getsize(model)
-# The rounds in the folder (ROUNDS=0 reprints an earlier run's).
+# The rounds in the folder, not $ROUNDS: ROUNDS=0 reprints an earlier run's.
 rounds = max([int(m.group(1)) for m in (re.search(r"-r(\d+)-t\d+\.json$", p) for p in glob.glob(os.path.join(out, "*.json"))) if m]
              or [0])
 print("### %s\n" % os.path.basename(model))

@@ -36,9 +36,6 @@ constexpr size_t kWarmBytes = 512 << 10;
 constexpr int kMaxStealThreads = 64;
 // Products one dispatch of matmul_fused takes together.
 constexpr int kMaxParts = 4;
-struct alignas(64) ShareCursor {
-    std::atomic<int64_t> next{0};  // units of the share claimed so far
-};
 
 // f(t) for every t < n_tok, rows split over the pool (one row: not worth waking it).
 template <class F>
@@ -353,12 +350,8 @@ void decode_packed(ThreadPool& pool, const PackedPart* parts, int n_parts, std::
             const Share share = thread_share({units.data(), (size_t)n_parts}, s, nth);
             int r = 0;             // the run holding the claim's first unit; claims only move forward
             int64_t run_at = 0;    // units of the share before run r
-            for (;;) {
-                const int64_t left = share.units - cursors[s].next.load(std::memory_order_relaxed);
-                const int64_t claim = std::max(kClaimUnits, left / 2);
-                const int64_t b = cursors[s].next.fetch_add(claim, std::memory_order_relaxed);
-                if (b >= share.units) break;
-                for (int64_t u = b, e = std::min(b + claim, share.units); u < e;) {
+            for (int64_t b, e; cursors[s].claim(share.units, kClaimUnits, &b, &e);) {
+                for (int64_t u = b; u < e;) {
                     for (; u >= run_at + share.runs[(size_t)r].size(); ++r) run_at += share.runs[(size_t)r].size();
                     const UnitRun& run = share.runs[(size_t)r];
                     const int64_t u_stop = std::min(e, run_at + run.size());

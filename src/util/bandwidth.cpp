@@ -69,9 +69,8 @@ uint64_t sum_span(std::span<const ByteRange> ranges, size_t begin, size_t end, b
 }
 
 // Passes of every thread of a pool over the ranges (taken one after another, split at cache
-// lines). Each thread reads its share, claiming half of what is left of it at a time (at least
-// kMinClaimLines), then claims from the others' shares what they have not, as the decoding
-// dispatches do: on the 2-vCPU VMs we measure on one core streams up to 20% slower than the
+// lines). Each thread reads its share, then what the others have not (ShareCursor claims, at
+// least kMinClaimLines each), as the decoding dispatches do: on the 2-vCPU VMs we measure on one core streams up to 20% slower than the
 // other at times, and with fixed halves the faster one sat idle at the end, so the probe read
 // less than decoding could. The start probe alternating the two ways, 2 threads, 8 runs of 10
 // pairs in the fast memory state: fixed halves 73.8-77.7 GB/s per run, claims 76.5-80.4 (mean
@@ -84,14 +83,14 @@ public:
         for (const ByteRange& r : ranges) total_ += r.size;
     }
     ~ReadPasses() {
-        volatile uint64_t keep = 0;
-        for (uint64_t v : sink_) keep = keep + v;
+        volatile uint64_t keep = sum();
+        (void)keep;
     }
     bool empty() const { return total_ < 64; }
     // One pass; returns the bytes read.
     uint64_t run(ThreadPool& pool, bool wide) {
         const int64_t n_lines = (int64_t)(total_ / 64);
-        for (Cursor& c : cursors_) c.next.store(0, std::memory_order_relaxed);
+        for (ShareCursor& c : cursors_) c.next.store(0, std::memory_order_relaxed);
         std::atomic<uint64_t> bytes{0};
         pool.run([&](int ith, int nth) {
             uint64_t read = 0;
@@ -99,14 +98,10 @@ public:
                 const int s = (ith + k) % nth;
                 int64_t l0, l1;
                 split_range(n_lines, s, nth, &l0, &l1);
-                std::atomic<int64_t>& next = cursors_[(size_t)s].next;
-                for (;;) {
-                    const int64_t claim = std::max(kMinClaimLines, (l1 - l0 - next.load(std::memory_order_relaxed)) / 2);
-                    const int64_t b = l0 + next.fetch_add(claim, std::memory_order_relaxed);
-                    if (b >= l1) break;
-                    const int64_t e = std::min(b + claim, l1);
-                    const size_t end = e == n_lines ? total_ : (size_t)e * 64;
-                    read += sum_span(ranges_, (size_t)b * 64, end, wide, &sink_[(size_t)ith * 8]);
+                // Claims are in lines of share s, from l0.
+                for (int64_t b, e; cursors_[(size_t)s].claim(l1 - l0, kMinClaimLines, &b, &e);) {
+                    const size_t end = l0 + e == n_lines ? total_ : (size_t)(l0 + e) * 64;
+                    read += sum_span(ranges_, (size_t)(l0 + b) * 64, end, wide, &sink_[(size_t)ith * 8]);
                 }
             }
             bytes.fetch_add(read, std::memory_order_relaxed);
@@ -125,13 +120,10 @@ private:
     // to ramp up (a scratch program claiming fixed pieces, fast state: 70-72 GB/s with 256 KiB
     // pieces, 77-79 with 1 MiB; docs/bench.md).
     static constexpr int64_t kMinClaimLines = (1 << 20) / 64;
-    struct alignas(64) Cursor {
-        std::atomic<int64_t> next{0};  // lines of the share claimed so far
-    };
     std::span<const ByteRange> ranges_;
     size_t total_ = 0;
     std::vector<uint64_t> sink_;
-    std::vector<Cursor> cursors_;
+    std::vector<ShareCursor> cursors_;  // lines of each share claimed so far
 };
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {

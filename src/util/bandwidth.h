@@ -10,8 +10,9 @@
 namespace retort {
 
 // Read bandwidth in bytes/s with every thread of `pool` streaming through a buffer much larger
-// than the caches, each its share and then what is left of the others': the best of `reps` passes with 64-bit loads and, where the
-// CPU has AVX-512, `reps` more with 512-bit loads (one core reads much faster with those).
+// than the caches, each its share and then what is left of the others': the best of `reps`
+// passes with 64-bit loads and, where the CPU has AVX-512, `reps` more with 512-bit loads (one
+// core reads much faster with those).
 double measure_read_bandwidth(ThreadPool& pool, size_t buffer_bytes = (size_t)1 << 30, int reps = 5);
 
 struct ByteRange {
@@ -30,9 +31,9 @@ ReadPassResult read_pass(ThreadPool& pool, std::span<const ByteRange> ranges);
 
 // Mean read bandwidth in bytes/s of back-to-back passes through memory that is already resident
 // (a model's weights), for at least `seconds` and at least one pass, every thread streaming its
-// share of the ranges with the widest loads the CPU has. Run between benchmark repetitions: on a
-// shared machine the bandwidth moves from second to second, and a decoding run meets the mean of
-// it, not the best pass.
+// share of the ranges and then what is left of the others', with the widest loads the CPU has.
+// Run between benchmark repetitions: on a shared machine the bandwidth moves from second to
+// second, and a decoding run meets the mean of it, not the best pass.
 double measure_sustained_read_bandwidth(ThreadPool& pool, std::span<const ByteRange> ranges, double seconds);
 
 }  // namespace retort

@@ -68,6 +68,23 @@ private:
     std::atomic<bool> stop_{false};
 };
 
+// Where the threads that take pieces of one share of work have got to: its owner first, then any
+// thread done with its own. Each claim takes half of what is left (at least min_claim), so the
+// claims are few (about log2 of the share; a claim is a locked instruction) and the last ones
+// small. The decoding dispatches and the bandwidth probes claim this way.
+struct alignas(64) ShareCursor {
+    std::atomic<int64_t> next{0};  // units of the share claimed so far
+
+    // Claims units [*begin, *end) of a share of `size` units; false once none are left.
+    bool claim(int64_t size, int64_t min_claim, int64_t* begin, int64_t* end) {
+        const int64_t left = size - next.load(std::memory_order_relaxed);
+        const int64_t n = left / 2 > min_claim ? left / 2 : min_claim;
+        *begin = next.fetch_add(n, std::memory_order_relaxed);
+        *end = *begin + n < size ? *begin + n : size;
+        return *begin < size;
+    }
+};
+
 // Splits [0, n) into nth nearly equal contiguous parts; returns part ith as [begin, end).
 inline void split_range(int64_t n, int ith, int nth, int64_t* begin, int64_t* end) {
     const int64_t per = n / nth, extra = n % nth;
