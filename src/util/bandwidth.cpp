@@ -55,13 +55,14 @@ uint64_t sum_span(std::span<const ByteRange> ranges, size_t begin, size_t end, b
     size_t at = 0;  // where the current range starts
     for (const ByteRange& r : ranges) {
         const size_t lo = std::max(begin, at), hi = std::min(end, at + r.size);
-        // Words [w0, w1) of the range: those that start in [lo, hi) and end inside it.
-        const size_t w0 = lo < hi ? (lo - at + 7) / 8 : 0;
-        const size_t w1 = lo < hi ? std::min((hi - at + 7) / 8, r.size / 8) : 0;
-        if (w0 < w1) {
-            const auto* p = reinterpret_cast<const uint64_t*>(r.data) + w0;
-            *sink += wide ? sum_words_wide(p, w1 - w0) : sum_words(p, w1 - w0);
-            read += (w1 - w0) * 8;
+        if (lo < hi) {
+            // Words [w0, w1) of the range: those that start in [lo, hi) and end inside it.
+            const size_t w0 = (lo - at + 7) / 8, w1 = std::min((hi - at + 7) / 8, r.size / 8);
+            if (w0 < w1) {
+                const auto* p = reinterpret_cast<const uint64_t*>(r.data) + w0;
+                *sink += wide ? sum_words_wide(p, w1 - w0) : sum_words(p, w1 - w0);
+                read += (w1 - w0) * 8;
+            }
         }
         at += r.size;
     }
@@ -70,12 +71,13 @@ uint64_t sum_span(std::span<const ByteRange> ranges, size_t begin, size_t end, b
 
 // Passes of every thread of a pool over the ranges (taken one after another, split at cache
 // lines). Each thread reads its share, then what the others have not (ShareCursor claims, at
-// least kMinClaimLines each), as the decoding dispatches do: on the 2-vCPU VMs we measure on one core streams up to 20% slower than the
-// other at times, and with fixed halves the faster one sat idle at the end, so the probe read
-// less than decoding could. The start probe alternating the two ways, 2 threads, 8 runs of 10
-// pairs in the fast memory state: fixed halves 73.8-77.7 GB/s per run, claims 76.5-80.4 (mean
-// +3.4%); in the slow state 42.7 against 43.0 (docs/bench.md). The sums go to one cache line
-// per thread and are read at the end, so the loads are not optimized away.
+// least kMinClaimLines each), as the decoding dispatches do: on the 2-vCPU VMs we measure on one
+// core streams up to 20% slower than the other at times, and with fixed halves the faster one
+// sat idle at the end, so the probe read less than decoding could. The start probe alternating
+// the two ways, 2 threads, 8 runs of 10 pairs in the fast memory state: fixed halves 73.8-77.7
+// GB/s per run, claims 76.5-80.4 (mean +3.4%); in the slow state 42.7 against 43.0
+// (docs/bench.md). The sums go to one cache line per thread and are read at the end, so the
+// loads are not optimized away.
 class ReadPasses {
 public:
     ReadPasses(std::span<const ByteRange> ranges, int n_threads)
