@@ -4,6 +4,8 @@
 
 #include "tensor/types/quant_common.h"
 
+#include "util/fp16.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -185,6 +187,65 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
     }
     *the_min = -min;
     return scale;
+}
+
+void quantize_super_block_k(const float* x, int nmax, float rmin, int nstep, uint8_t scales[kKScaleSize],
+                            uint16_t* d, uint16_t* dmin, uint8_t L[kQK_K]) {
+    constexpr int kSub = kQK_K / 32;
+    uint8_t Laux[32];
+    float weights[32], sub_mins[kSub], sub_scales[kSub];
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < kSub; ++j) {
+        const float* xs = x + 32 * j;
+        float sum_x2 = 0;
+        for (int l = 0; l < 32; ++l) sum_x2 += xs[l] * xs[l];
+        const float av_x = std::sqrt(sum_x2 / 32);
+        for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xs[l]);
+        sub_scales[j] = make_qkx2_quants(32, nmax, xs, weights, L + 32 * j, &sub_mins[j], Laux, rmin, 0.1f, nstep, false);
+        max_scale = std::max(max_scale, sub_scales[j]);
+        max_min = std::max(max_min, sub_mins[j]);
+    }
+
+    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    for (int j = 0; j < kSub; ++j) {
+        // uint8_t, then clip: the same wrap-then-clip ggml applies.
+        const uint8_t ls = std::min<uint8_t>(63, (uint8_t)nearest_int(inv_scale * sub_scales[j]));
+        const uint8_t lm = std::min<uint8_t>(63, (uint8_t)nearest_int(inv_min * sub_mins[j]));
+        if (j < 4) {
+            scales[j] = ls;
+            scales[j + 4] = lm;
+        } else {
+            scales[j + 4] = (uint8_t)((ls & 0xF) | ((lm & 0xF) << 4));
+            scales[j - 4] |= (uint8_t)((ls >> 4) << 6);
+            scales[j] |= (uint8_t)((lm >> 4) << 6);
+        }
+    }
+    *d = f32_to_fp16(max_scale / 63.f);
+    *dmin = f32_to_fp16(max_min / 63.f);
+
+    // A sub-block whose scale rounded to 0 keeps the quants of its search.
+    for (int j = 0; j < kSub; ++j) {
+        uint8_t sc, m;
+        get_scale_min_k4(j, scales, &sc, &m);
+        const float dl = fp16_to_f32(*d) * sc;
+        if (!dl) continue;
+        const float dm = fp16_to_f32(*dmin) * m;
+        for (int l = 0; l < 32; ++l)
+            L[32 * j + l] = (uint8_t)std::clamp(nearest_int((x[32 * j + l] + dm) / dl), 0, nmax);
+    }
+}
+
+void dequantize_super_block_k(const uint8_t scales[kKScaleSize], uint16_t d, uint16_t dmin, const uint8_t q[kQK_K],
+                              float* y) {
+    const float df = fp16_to_f32(d), dminf = fp16_to_f32(dmin);
+    for (int j = 0; j < kQK_K / 32; ++j) {
+        uint8_t sc, m;
+        get_scale_min_k4(j, scales, &sc, &m);
+        // The products d*sc and dmin*m are formed first, as in ggml: bit-exact results.
+        const float dl = df * sc, ml = dminf * m;
+        for (int l = 0; l < 32; ++l) y[32 * j + l] = dl * q[32 * j + l] - ml;
+    }
 }
 
 }  // namespace retort::quant

@@ -41,6 +41,21 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
                        float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep,
                        bool use_mad);
 
+// ---- Q4_K / Q5_K super-blocks: what their quantizers and dequantizers share ----
+
+// The scales of one super-block of 256 values x and its quants against them, L[e] in 0..nmax.
+// Per sub-block of 32, the best (scale, min) by make_qkx2_quants (sweep from rmin in nstep
+// steps), weighted by |x| on top of the sub-block's RMS so that small values still count; the 8
+// scales and 8 mins quantized to 6 bits against the largest of each and packed as
+// get_scale_min_k4 reads them, under the f16 super-scales d and dmin; then every value
+// re-quantized against the scales as stored (after both roundings).
+void quantize_super_block_k(const float* x, int nmax, float rmin, int nstep, uint8_t scales[kKScaleSize],
+                            uint16_t* d, uint16_t* dmin, uint8_t L[kQK_K]);
+
+// y = d*sc[j] * q - dmin*m[j] for the 8 sub-blocks of one super-block, q unpacked (0..nmax).
+void dequantize_super_block_k(const uint8_t scales[kKScaleSize], uint16_t d, uint16_t dmin, const uint8_t q[kQK_K],
+                              float* y);
+
 // ---- packed scales ----
 
 // Q4_K / Q5_K: 8 sub-blocks, each with a 6-bit scale and 6-bit min, packed in 12 bytes:
