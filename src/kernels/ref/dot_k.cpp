@@ -67,16 +67,18 @@ void vec_dot_q3_k_q8_k_ref(int64_t n, float* out, const void* w, const void* a) 
     *out = sum;
 }
 
-// x = d*sc_j*q - dmin*m_j over 8 sub-blocks of 32; sub-block j's activation sum is
-// bsums[2j] + bsums[2j+1].
-void vec_dot_q4_k_q8_k_ref(int64_t n, float* out, const void* w, const void* a) {
+namespace {
+// Q4_K and Q5_K (Unpack gives q 0..15 or 0..31): x = d*sc_j*q - dmin*m_j over 8 sub-blocks
+// of 32; sub-block j's activation sum is bsums[2j] + bsums[2j+1].
+template <class Block, void (*Unpack)(const Block&, uint8_t*)>
+void vec_dot_scale_min_k_ref(int64_t n, float* out, const void* w, const void* a) {
     assert(n % kQK_K == 0);
-    const auto* x = static_cast<const BlockQ4_K*>(w);
+    const auto* x = static_cast<const Block*>(w);
     const auto* y = static_cast<const BlockQ8_K*>(a);
     uint8_t q[kQK_K];
     float sum = 0;
     for (int64_t ib = 0; ib < n / kQK_K; ++ib) {
-        quant::unpack_q4_k(x[ib], q);
+        Unpack(x[ib], q);
         int isum = 0, summs = 0;
         for (int j = 0; j < kQK_K / 32; ++j) {
             uint8_t sc, m;
@@ -90,28 +92,14 @@ void vec_dot_q4_k_q8_k_ref(int64_t n, float* out, const void* w, const void* a) 
     }
     *out = sum;
 }
+}  // namespace
 
-// As Q4_K with 5-bit quants.
+void vec_dot_q4_k_q8_k_ref(int64_t n, float* out, const void* w, const void* a) {
+    vec_dot_scale_min_k_ref<BlockQ4_K, quant::unpack_q4_k>(n, out, w, a);
+}
+
 void vec_dot_q5_k_q8_k_ref(int64_t n, float* out, const void* w, const void* a) {
-    assert(n % kQK_K == 0);
-    const auto* x = static_cast<const BlockQ5_K*>(w);
-    const auto* y = static_cast<const BlockQ8_K*>(a);
-    uint8_t q[kQK_K];
-    float sum = 0;
-    for (int64_t ib = 0; ib < n / kQK_K; ++ib) {
-        quant::unpack_q5_k(x[ib], q);
-        int isum = 0, summs = 0;
-        for (int j = 0; j < kQK_K / 32; ++j) {
-            uint8_t sc, m;
-            quant::get_scale_min_k4(j, x[ib].scales, &sc, &m);
-            isum += sc * dot_i(q + 32 * j, y[ib].qs + 32 * j, 32);
-            summs += m * (y[ib].bsums[2 * j] + y[ib].bsums[2 * j + 1]);
-        }
-        const float d = fp16_to_f32(x[ib].d) * y[ib].d;
-        const float dmin = fp16_to_f32(x[ib].dmin) * y[ib].d;
-        sum += d * isum - dmin * summs;
-    }
-    *out = sum;
+    vec_dot_scale_min_k_ref<BlockQ5_K, quant::unpack_q5_k>(n, out, w, a);
 }
 
 // x = d*sc_j*q over 16 sub-blocks of 16 (int8 scales, q in -32..31), no mins.
