@@ -1,6 +1,7 @@
 // Pieces shared by the reference quantizers in this folder and by the ref dot kernels:
-// ggml's rounding rule, the k-quant scale searches, and the unpacking of packed scales/quants.
-// The block layouts themselves live in tensor/blocks.h; this file only says how to read them.
+// ggml's rounding rule, the k-quant scale searches, the Q4_K/Q5_K super-block steps both of
+// those types take, and the unpacking of packed scales/quants. The block layouts themselves live
+// in tensor/blocks.h; this file says how to fill and read them.
 #pragma once
 
 #include "tensor/blocks.h"
@@ -52,7 +53,8 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
 void quantize_super_block_k(const float* x, int nmax, float rmin, int nstep, uint8_t scales[kKScaleSize],
                             uint16_t* d, uint16_t* dmin, uint8_t L[kQK_K]);
 
-// y = d*sc[j] * q - dmin*m[j] for the 8 sub-blocks of one super-block, q unpacked (0..nmax).
+// y = d*sc[j] * q - dmin*m[j] for the 8 sub-blocks of one super-block, q unpacked (Q4_K 0..15,
+// Q5_K 0..31).
 void dequantize_super_block_k(const uint8_t scales[kKScaleSize], uint16_t d, uint16_t dmin, const uint8_t q[kQK_K],
                               float* y);
 
