@@ -26,7 +26,8 @@
 //   quants  [4 sub-block pairs][8 chunks][16 rows][4 bytes]: chunk p of pair j = dword p of the
 //           row's qs[32j..32j+31]; low nibbles are inputs 4p.. of sub-block 2j, high of 2j+1.
 // 148 bytes per row and super-block instead of 144: the scales are spread out so no kernel
-// has to shuffle them.
+// has to shuffle them. A header at the file's size (6-bit values as nibbles and crumbs, unpacked
+// per super-block) decoded no faster on the 1.5B and 7B shapes (docs/bench.md, 2026-12-04 20:22).
 //
 // Q6_K (super-blocks of 256, 16 int8 scales of 16 inputs, 6-bit quants): per super-block
 //   d       [16 rows] f16                            (32 bytes)
