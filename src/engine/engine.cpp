@@ -10,6 +10,8 @@ namespace {
 constexpr int64_t kKvBlock = 32;
 // Keep this much RAM free for the OS and page cache when sizing the default context.
 constexpr uint64_t kRamReserve = 1ull << 30;
+// Positions per sequence, as the CLI's --ctx allows; keeps the byte counts far from overflow.
+constexpr int64_t kMaxContext = int64_t{1} << 24;
 }  // namespace
 
 MemoryEstimate estimate_memory(const GgufFile& file, const ModelConfig& cfg, int64_t n_ctx_total, DType kv_type,
@@ -68,6 +70,18 @@ Result<std::unique_ptr<Engine>> Engine::load(std::shared_ptr<const GgufFile> sha
             e->notes_.push_back(fmt::format("context capped to {} positions (model trained for {}) to fit in {:.1f} GiB "
                                             "of available memory; use --ctx to choose",
                                             n_ctx, cfg.n_ctx_train, available_ram_bytes() / 1073741824.0));
+    }
+    if (n_ctx > kMaxContext) return Error::bad_argument("a context of {} positions is more than {}", n_ctx, kMaxContext);
+    if (const uint64_t avail = available_ram_bytes(); opt.n_ctx > 0 && avail > 0) {
+        // A context asked for is taken as asked, unless its KV cache and scratch cannot fit: their
+        // pages are touched only as the context fills, so the process would be killed mid-answer.
+        // The weights are already loaded, so they are not counted again.
+        const MemoryEstimate m = estimate_memory(*shared, cfg, n_ctx * opt.n_seq, opt.kv_type, opt.n_batch, n_threads);
+        if (m.kv_cache + m.scratch > avail)
+            return Error::bad_argument(
+                "a context of {} positions x {} sequence(s) needs {:.1f} GiB of KV cache and scratch, more than the "
+                "{:.1f} GiB of memory available",
+                n_ctx, opt.n_seq, (double)(m.kv_cache + m.scratch) / 1073741824.0, (double)avail / 1073741824.0);
     }
     e->n_ctx_ = n_ctx;
     // Blocks are per sequence: each of n_seq sequences must hold n_ctx positions on its own.

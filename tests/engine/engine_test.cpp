@@ -1,5 +1,6 @@
 // Engine::load sizing: the KV cache gives every one of n_seq sequences its full n_ctx
-// positions, whatever n_ctx is modulo the cache's block size.
+// positions, whatever n_ctx is modulo the cache's block size, and a context that cannot fit in
+// memory is refused at load rather than killed once it fills.
 #include "engine/engine.h"
 #include "support/test_files.h"
 
@@ -26,6 +27,23 @@ TEST(Engine, EverySequenceHoldsTheWholeContext) {
             EXPECT_TRUE(st.ok()) << "n_ctx " << n_ctx << " sequence " << s << ": " << st.error().message;
         }
     }
+}
+
+TEST(Engine, RefusesAContextWhoseCacheCannotFitInMemory) {
+    EngineOptions opt;
+    opt.n_threads = 1;
+    opt.n_ctx = int64_t{1} << 24;  // the most --ctx allows: 2^36 positions in all, terabytes of KV
+    opt.n_seq = 4096;
+    auto e = Engine::load(kTinyQwen2, opt);
+    ASSERT_FALSE(e.ok());
+    EXPECT_EQ(e.error().kind, ErrorKind::kBadArgument);
+    EXPECT_NE(e.error().message.find("GiB of memory available"), std::string::npos) << e.error().message;
+
+    opt.n_ctx = (int64_t{1} << 24) + 1;
+    opt.n_seq = 1;
+    e = Engine::load(kTinyQwen2, opt);
+    ASSERT_FALSE(e.ok());
+    EXPECT_NE(e.error().message.find("is more than"), std::string::npos) << e.error().message;
 }
 
 }  // namespace
