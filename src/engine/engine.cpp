@@ -58,9 +58,9 @@ Result<std::unique_ptr<Engine>> Engine::load(std::shared_ptr<const GgufFile> sha
     // Context: what was asked, else the trained context capped to what fits in RAM.
     int64_t n_ctx = opt.n_ctx;
     if (n_ctx < 0) return Error::bad_argument("--ctx {} must be positive", n_ctx);
+    const uint64_t avail = available_ram_bytes();
     if (n_ctx == 0) {
-        n_ctx = cfg.n_ctx_train;
-        const uint64_t avail = available_ram_bytes();
+        n_ctx = std::min(cfg.n_ctx_train, kMaxContext);
         auto fits = [&](int64_t c) {
             const MemoryEstimate m = estimate_memory(*shared, cfg, c * opt.n_seq, opt.kv_type, opt.n_batch, n_threads);
             return avail == 0 || m.total() + kRamReserve <= avail;
@@ -69,15 +69,14 @@ Result<std::unique_ptr<Engine>> Engine::load(std::shared_ptr<const GgufFile> sha
         if (n_ctx != cfg.n_ctx_train)
             e->notes_.push_back(fmt::format("context capped to {} positions (model trained for {}) to fit in {:.1f} GiB "
                                             "of available memory; use --ctx to choose",
-                                            n_ctx, cfg.n_ctx_train, available_ram_bytes() / 1073741824.0));
-    }
-    if (n_ctx > kMaxContext) return Error::bad_argument("a context of {} positions is more than {}", n_ctx, kMaxContext);
-    if (const uint64_t avail = available_ram_bytes(); opt.n_ctx > 0 && avail > 0) {
-        // A context asked for is taken as asked, unless its KV cache and scratch cannot fit: their
-        // pages are touched only as the context fills, so the process would be killed mid-answer.
-        // The weights are already loaded, so they are not counted again.
+                                            n_ctx, cfg.n_ctx_train, avail / 1073741824.0));
+    } else {
+        if (n_ctx > kMaxContext) return Error::bad_argument("a context of {} positions is more than {}", n_ctx, kMaxContext);
+        // Taken as asked, unless its KV cache and scratch cannot fit: their pages are touched only
+        // as the context fills, so the process would be killed mid-answer. The weights are already
+        // loaded, so they are not counted again.
         const MemoryEstimate m = estimate_memory(*shared, cfg, n_ctx * opt.n_seq, opt.kv_type, opt.n_batch, n_threads);
-        if (m.kv_cache + m.scratch > avail)
+        if (avail > 0 && m.kv_cache + m.scratch > avail)
             return Error::bad_argument(
                 "a context of {} positions x {} sequence(s) needs {:.1f} GiB of KV cache and scratch, more than the "
                 "{:.1f} GiB of memory available",
