@@ -23,7 +23,7 @@ void EngineFlags::add_to(CLI::App* sub, bool model_required) {
     else m->description("GGUF model file (default: the embedded stories260K)");
     sub->add_option("-t,--threads", threads, "Threads (default: all cores)")->check(CLI::Range(1, 1024));
     sub->add_option("-c,--ctx", ctx, "Context size in tokens (default: the model's, capped to memory)")
-        ->check(CLI::Range((int64_t)1, (int64_t)1 << 24));
+        ->check(CLI::Range((int64_t)1, kMaxContext));
     sub->add_option("--kv-type", kv_type, "KV cache type")->check(CLI::IsMember({"f16", "f32"}));
     sub->add_option("--kernels", kernels, "Force a kernel set")->check(CLI::IsMember({"ref", "avx2", "avx512"}));
     sub->add_flag("--no-repack", no_repack,

@@ -10,8 +10,6 @@ namespace {
 constexpr int64_t kKvBlock = 32;
 // Keep this much RAM free for the OS and page cache when sizing the default context.
 constexpr uint64_t kRamReserve = 1ull << 30;
-// Positions per sequence, as the CLI's --ctx allows; keeps the byte counts far from overflow.
-constexpr int64_t kMaxContext = int64_t{1} << 24;
 }  // namespace
 
 MemoryEstimate estimate_memory(const GgufFile& file, const ModelConfig& cfg, int64_t n_ctx_total, DType kv_type,

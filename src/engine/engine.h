@@ -18,6 +18,10 @@
 
 namespace retort {
 
+// The most positions per sequence a context may have (--ctx's range); keeps the byte counts of
+// any model's KV cache far from overflow.
+constexpr int64_t kMaxContext = int64_t{1} << 24;
+
 struct EngineOptions {
     int n_threads = 0;          // 0: one per hardware thread
     int64_t n_ctx = 0;          // positions per sequence; 0: the model's context, capped to memory

@@ -32,14 +32,14 @@ TEST(Engine, EverySequenceHoldsTheWholeContext) {
 TEST(Engine, RefusesAContextWhoseCacheCannotFitInMemory) {
     EngineOptions opt;
     opt.n_threads = 1;
-    opt.n_ctx = int64_t{1} << 24;  // the most --ctx allows: 2^36 positions in all, terabytes of KV
+    opt.n_ctx = kMaxContext;  // the most --ctx allows: 2^36 positions in all, terabytes of KV
     opt.n_seq = 4096;
     auto e = Engine::load(kTinyQwen2, opt);
     ASSERT_FALSE(e.ok());
     EXPECT_EQ(e.error().kind, ErrorKind::kBadArgument);
     EXPECT_NE(e.error().message.find("GiB of memory available"), std::string::npos) << e.error().message;
 
-    opt.n_ctx = (int64_t{1} << 24) + 1;
+    opt.n_ctx = kMaxContext + 1;
     opt.n_seq = 1;
     e = Engine::load(kTinyQwen2, opt);
     ASSERT_FALSE(e.ok());
