@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
     for (double printed = 0; elapsed() < seconds;) {
         for (int i = 0; i < n_buffers; ++i) {
             const ByteRange range{buffers[i].data(), kBytes};
-            rate_sum[i] += measure_sustained_read_bandwidth(pool, {&range, 1}, 0);  // one pass
+            rate_sum[i] += measure_sustained_read_bandwidth(pool, {&range, 1}, 0);  // one pass per way to read
             passes[i] += 1;
         }
         if (elapsed() - printed < 2.0) continue;

@@ -107,11 +107,12 @@ TEST(Bandwidth, SustainedProbeRunsForTheTimeAsked) {
     EXPECT_EQ(measure_sustained_read_bandwidth(pool, {}, 0.1), 0.0);
 }
 
-// A pass reads every whole word of each range once, whichever thread claims it: with 1 to 3
-// threads, over ranges large enough for several claims per share (claims are at least 1 MiB),
-// the bytes and the sum of the words are those of a serial walk. The ranges have odd sizes, so
-// claims split them off their 8-byte grid (and UBSan would catch a misaligned word); random
-// words, so a piece read twice, skipped, or read off the grid changes the sum.
+// A pass reads every whole word of each range once, whichever thread claims it and whichever
+// way it reads: with 1 to 3 threads, over ranges large enough for several claims per share
+// (claims are at least 1 MiB), the bytes and the sum of the words are those of a serial walk. The
+// ranges have odd sizes, so claims split them off their 8-byte grid (and UBSan would catch a
+// misaligned word); random words, so a piece read twice, skipped, or read off the grid changes
+// the sum. The small range is shorter than the prefetching read's distance ahead.
 TEST(Bandwidth, APassReadsEveryWordOnce) {
     constexpr size_t kMiB = size_t{1} << 20;
     std::mt19937_64 rng(5);
@@ -130,11 +131,12 @@ TEST(Bandwidth, APassReadsEveryWordOnce) {
                                 {reinterpret_cast<const uint8_t*>(c.data()), sizes[2]}};
     for (int threads : {1, 2, 3}) {
         ThreadPool pool(threads);
-        for (int pass = 0; pass < 3; ++pass) {
-            const ReadPassResult r = read_pass(pool, ranges);
-            EXPECT_EQ(r.bytes, want_bytes) << threads << " threads";
-            EXPECT_EQ(r.sum, want) << threads << " threads, pass " << pass;
-        }
+        for (ReadMethod method : {ReadMethod::kNarrow, ReadMethod::kWide, ReadMethod::kWidePrefetch})
+            for (int pass = 0; pass < 2; ++pass) {
+                const ReadPassResult r = read_pass(pool, ranges, method);
+                EXPECT_EQ(r.bytes, want_bytes) << threads << " threads, method " << (int)method;
+                EXPECT_EQ(r.sum, want) << threads << " threads, method " << (int)method << ", pass " << pass;
+            }
     }
 }
 
