@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
         const auto t0 = Clock::now();
         do {
             batch.clear();
-            batch.add(1 + steps, steps, 0, true);
+            batch.add((int32_t)((1 + steps) % engine.n_vocab()), steps, 0, true);
             if (Status st = engine.step(batch, logits); !st.ok()) {
                 std::fprintf(stderr, "decode_reads: %s\n", st.error().message.c_str());
                 return 1;
