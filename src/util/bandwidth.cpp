@@ -27,53 +27,40 @@ uint64_t sum_words(const uint64_t* p, size_t n) {
 
 // The same with 512-bit loads, where the CPU has them: one core keeps more cache-line misses in
 // flight with a quarter of the load instructions (on the AVX-512 VMs we measure on, 35-37 GB/s
-// on one core against 19-20 for 64-bit loads; the same at two cores).
+// on one core against 19-20 for 64-bit loads; the same at two cores). With kAhead > 0 each line
+// is also asked for kAhead words ahead (never past the piece). On the shared VMs we measure on
+// that reads faster than the hardware prefetcher alone when the memory is in its slow state
+// (median +8%) and slower in its fast one (median -12%). Decoding's kernels prefetch too, and
+// without this way the slow state's decoding out-read "the bound" (median +6%; docs/bench.md,
+// "The roofline").
+template <size_t kAhead>
 __attribute__((target("avx512f"))) uint64_t sum_words_wide(const uint64_t* p, size_t n) {
     using V = uint64_t __attribute__((vector_size(64), aligned(8)));
     V a = {}, b = {}, c = {}, d = {};
     size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        a += *reinterpret_cast<const V*>(p + i);
-        b += *reinterpret_cast<const V*>(p + i + 8);
-        c += *reinterpret_cast<const V*>(p + i + 16);
-        d += *reinterpret_cast<const V*>(p + i + 24);
-    }
-    a += b + c + d;
-    uint64_t s = sum_words(p + i, n - i);
-    for (int k = 0; k < 8; ++k) s += a[k];
-    return s;
-}
-
-// The same, each line also asked for kPrefetchBytes ahead (never past the piece). On the shared
-// VMs we measure on this reads faster than the hardware prefetcher alone when the memory is in
-// its slow state (median +8%) and slower in its fast one (median -12%). Decoding's kernels
-// prefetch too, and without this way the slow state's decoding out-read "the bound" (median
-// +6%; docs/bench.md, "The roofline").
-constexpr size_t kPrefetchBytes = 4096;
-__attribute__((target("avx512f"))) uint64_t sum_words_wide_prefetch(const uint64_t* p, size_t n) {
-    using V = uint64_t __attribute__((vector_size(64), aligned(8)));
-    constexpr size_t kAhead = kPrefetchBytes / 8;
-    V a = {}, b = {}, c = {}, d = {};
-    size_t i = 0;
     for (; i + 32 + kAhead <= n; i += 32) {
-        for (size_t line = 0; line < 32; line += 8) __builtin_prefetch(p + i + kAhead + line, 0, 3);
+        if constexpr (kAhead > 0)
+            for (size_t line = 0; line < 32; line += 8) __builtin_prefetch(p + i + kAhead + line, 0, 3);
         a += *reinterpret_cast<const V*>(p + i);
         b += *reinterpret_cast<const V*>(p + i + 8);
         c += *reinterpret_cast<const V*>(p + i + 16);
         d += *reinterpret_cast<const V*>(p + i + 24);
     }
     a += b + c + d;
-    uint64_t s = sum_words_wide(p + i, n - i);
+    uint64_t s = 0;
+    if constexpr (kAhead > 0) s = sum_words_wide<0>(p + i, n - i);  // the piece's last kAhead words
+    else s = sum_words(p + i, n - i);
     for (int k = 0; k < 8; ++k) s += a[k];
     return s;
 }
+constexpr size_t kPrefetchWords = 4096 / 8;  // how far ahead the prefetching way asks: 4 KiB
 
 bool have_wide_loads() { return __builtin_cpu_supports("avx512f"); }
 
 uint64_t sum_words_by(ReadMethod method, const uint64_t* p, size_t n) {
     switch (method) {
-    case ReadMethod::kWide: return sum_words_wide(p, n);
-    case ReadMethod::kWidePrefetch: return sum_words_wide_prefetch(p, n);
+    case ReadMethod::kWide: return sum_words_wide<0>(p, n);
+    case ReadMethod::kWidePrefetch: return sum_words_wide<kPrefetchWords>(p, n);
     case ReadMethod::kNarrow: break;
     }
     return sum_words(p, n);
@@ -83,6 +70,12 @@ uint64_t sum_words_by(ReadMethod method, const uint64_t* p, size_t n) {
 std::vector<ReadMethod> read_methods() {
     if (!have_wide_loads()) return {ReadMethod::kNarrow};
     return {ReadMethod::kNarrow, ReadMethod::kWide, ReadMethod::kWidePrefetch};
+}
+
+// The widest ways, with and without prefetching: what the sustained probe alternates.
+std::vector<ReadMethod> widest_read_methods() {
+    if (!have_wide_loads()) return {ReadMethod::kNarrow};
+    return {ReadMethod::kWide, ReadMethod::kWidePrefetch};
 }
 
 // The 64-bit words of the ranges (taken one after another) that start in bytes [begin, end),
@@ -130,6 +123,7 @@ public:
     bool empty() const { return total_ < 64; }
     // One pass; returns the bytes read.
     uint64_t run(ThreadPool& pool, ReadMethod method) {
+        if (!have_wide_loads()) method = ReadMethod::kNarrow;
         const int64_t n_lines = (int64_t)(total_ / 64);
         for (ShareCursor& c : cursors_) c.next.store(0, std::memory_order_relaxed);
         std::atomic<uint64_t> bytes{0};
@@ -175,7 +169,6 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 ReadPassResult read_pass(ThreadPool& pool, std::span<const ByteRange> ranges, ReadMethod method) {
     ReadPasses passes(ranges, pool.size());
     if (passes.empty()) return {};
-    if (method != ReadMethod::kNarrow && !have_wide_loads()) method = ReadMethod::kNarrow;
     const uint64_t bytes = passes.run(pool, method);
     return {bytes, passes.sum()};
 }
@@ -204,8 +197,7 @@ double measure_sustained_read_bandwidth(ThreadPool& pool, std::span<const ByteRa
     if (passes.empty()) return 0;
     // The widest loads, with and without prefetching, pass by pass, so both meet the same moments
     // of the machine's memory state; the faster one's mean is the bound.
-    std::vector<ReadMethod> methods = read_methods();
-    if (methods.size() > 1) methods.erase(methods.begin());
+    const std::vector<ReadMethod> methods = widest_read_methods();
     std::vector<double> bytes(methods.size()), time(methods.size());
     const auto t0 = std::chrono::steady_clock::now();
     for (size_t pass = 0; pass < methods.size() || seconds_since(t0) < seconds; ++pass) {
