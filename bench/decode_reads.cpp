@@ -11,7 +11,6 @@
 //
 //   decode_reads MODEL.gguf [ROUNDS=10] [THREADS=2]
 #include "engine/engine.h"
-#include "kernels/packed.h"
 #include "model/weights.h"
 #include "util/bandwidth.h"
 #include "util/thread_pool.h"
@@ -64,13 +63,9 @@ int main(int argc, char** argv) {
     }
 
     // The matrices a step reads, in its order, grouped as the decoder dispatches them.
-    std::vector<ByteRange> all;
-    for_each_streamed_matrix(w, [&](const Matrix& m) {
-        all.push_back(m.packed != nullptr ? ByteRange{m.packed, packed_matrix_bytes(m.type(), m.rows, m.cols)}
-                                          : ByteRange{m.data, m.size_bytes()});
-    });
+    const std::vector<ByteRange> all = streamed_byte_ranges(w);
     std::vector<std::vector<ByteRange>> products;
-    for (size_t i = 0; i + 1 < all.size(); i += 7) {  // wq wk wv wo gate up down (for_each_streamed_matrix)
+    for (size_t i = 0; i + 1 < all.size(); i += 7) {  // wq wk wv wo gate up down (streamed_byte_ranges)
         products.push_back({all[i], all[i + 1], all[i + 2]});
         products.push_back({all[i + 3]});
         products.push_back({all[i + 4], all[i + 5]});

@@ -5,7 +5,6 @@
 // also the roofline at the bandwidth of streaming the model's own weights between repetitions.
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "kernels/packed.h"
 #include "util/bandwidth.h"
 #include "util/fp16.h"
 #include "util/memory.h"
@@ -92,17 +91,6 @@ Status fill_random(KvCache& kv, int32_t seq, int64_t d, std::mt19937& rng) {
     return ok_status();
 }
 
-// The bytes a decode step reads in full (for_each_streamed_matrix), in the layout the kernels
-// read: the packed copies where there are.
-std::vector<ByteRange> token_read_set(const ModelWeights& w) {
-    std::vector<ByteRange> out;
-    for_each_streamed_matrix(w, [&](const Matrix& m) {
-        if (m.packed != nullptr) out.push_back({m.packed, packed_matrix_bytes(m.type(), m.rows, m.cols)});
-        else out.push_back({m.data, m.size_bytes()});
-    });
-    return out;
-}
-
 std::string cpu_name() {
     FILE* f = std::fopen("/proc/cpuinfo", "r");
     if (f == nullptr) return "unknown";
@@ -154,7 +142,7 @@ int run_bench(BenchFlags& fl) {
         // Every matrix is read once per step except the embedding table (one row per token).
         const double weight_bytes =
             (double)w.matrix_bytes - (w.output_tied ? 0.0 : (double)w.token_embd.size_bytes());
-        const std::vector<ByteRange> read_set = token_read_set(w);
+        const std::vector<ByteRange> read_set = streamed_byte_ranges(w);
         const double kv_bytes_per_pos = (double)c.n_layer * 2 * c.n_embd_kv() * (e.kv().options().type == DType::F16 ? 2 : 4);
 
         for (int64_t p : fl.pp) {

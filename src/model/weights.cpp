@@ -158,4 +158,13 @@ Status pack_weights(ModelWeights& w, const KernelTable& kt) {
     return Ok{};
 }
 
+std::vector<ByteRange> streamed_byte_ranges(const ModelWeights& w) {
+    std::vector<ByteRange> out;
+    for_each_streamed_matrix(w, [&](const Matrix& m) {
+        if (m.packed != nullptr) out.push_back({m.packed, packed_matrix_bytes(m.type(), m.rows, m.cols)});
+        else out.push_back({m.data, m.size_bytes()});
+    });
+    return out;
+}
+
 }  // namespace retort

@@ -7,6 +7,7 @@
 #include "kernels/kernel_table.h"
 #include "model/config.h"
 #include "tensor/tensor.h"
+#include "util/bandwidth.h"
 #include "util/error.h"
 #include "util/page_buffer.h"
 
@@ -54,6 +55,10 @@ void for_each_streamed_matrix(W& w, F&& f) {
         for (auto* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) f(*m);
     f(w.output);
 }
+
+// The bytes of those matrices, in the same order and in the layout the kernels read: the packed
+// copies where there are. What a decode step streams, for bandwidth probes over the same bytes.
+std::vector<ByteRange> streamed_byte_ranges(const ModelWeights& w);
 
 // Binds and validates every tensor of `cfg`'s architecture in `file`.
 Result<ModelWeights> bind_weights(const GgufFile& file, const ModelConfig& cfg);
