@@ -42,10 +42,9 @@ __attribute__((always_inline)) inline __m512i dpwssd_bcast(__m512i acc, __m512i 
 // 16 rows of 1536 inputs is only 6 Q4_K super-blocks). Measured on one core streaming 768 MB of
 // packed Q4_K groups of 1536 inputs: no software prefetch 15 GB/s, the next super-block of the
 // same group only 24.5, 2 super-blocks ahead across groups 29-31, 3 ahead (7 KiB) 33, 4 ahead
-// 30-34 (docs/bench.md). The Q8_0 kernel for one row does less work per byte and decodes no
-// faster with it (slower), so it leaves it to the hardware; the one-row Q4_0 kernel asks for L2
-// only (below); the tile kernels (2-8 rows), which keep the core busy, prefetch into L1:
-// --parallel 8 decode +5% to +17% (docs/bench.md).
+// 30-34 (docs/bench.md). The one-row Q8_0 and Q4_0 kernels do less work per byte and decode
+// faster without it, so they leave it to the hardware (below); the tile kernels (2-8 rows),
+// which keep the core busy, prefetch into L1: --parallel 8 decode +5% to +17% (docs/bench.md).
 // The window's lines are asked for in kParts parts spread over the super-block's loop, not all
 // at once: a burst of 37 (Q4_K) or 53 (Q6_K) prefetches stalls the loads that follow it, which
 // costs little when one activation row waits on DRAM anyway but a lot when 8 rows keep the core
@@ -60,7 +59,7 @@ __attribute__((always_inline)) inline __m512i dpwssd_bcast(__m512i acc, __m512i 
 // window would cross stream_end, prefetch nothing.
 constexpr uintptr_t kPrefetchAhead = 7 * 1024;
 
-template <size_t kUnitBytes, int kParts = 1, _mm_hint kHint = _MM_HINT_T0>
+template <size_t kUnitBytes, int kParts = 1>
 __attribute__((always_inline)) inline void prefetch_ahead(const uint8_t* unit, const uint8_t* stream_end, int part = 0) {
     // Addresses as integers: the window may lie past the end of the allocation.
     const uintptr_t from = (uintptr_t)unit + kPrefetchAhead;
@@ -69,7 +68,7 @@ __attribute__((always_inline)) inline void prefetch_ahead(const uint8_t* unit, c
 #pragma GCC unroll 64
     for (size_t i = 0; i < kPer; ++i) {
         const size_t l = (size_t)part * kPer + i;
-        if (l < kLines) _mm_prefetch((const char*)(from + l * 64), kHint);
+        if (l < kLines) _mm_prefetch((const char*)(from + l * 64), _MM_HINT_T0);
     }
 }
 
@@ -109,12 +108,14 @@ void packed_q8_0_one_row(int64_t n, const uint8_t* group, const uint8_t* act, si
 // of one of 8. About 15% fewer instructions per block; the float operations are the tile
 // kernel's, in its order, so the results are bit-identical to a row of a tile. Measured per
 // decode step against that kernel (docs/bench.md): +2.2% to +5.0% at 2 threads (mean +3.7%),
-// +2.1%/+5.3% at 1 thread. Prefetch into L2 (T1) 7 KiB ahead saves 0.3-1.8% (mean 1.1%) of the
-// decode's matmul time, at 1 and 2 threads alike (6 runs, each alternating per product in one
-// process); into L1 (T0) it cost 1.7% at 1 thread, and 14 KiB ahead cost 3-4% (docs/bench.md,
-// "Two variants in one process").
+// +2.1%/+5.3% at 1 thread. No software prefetch: asking for L2 (T1) 7 KiB ahead, as it did until
+// 2026-12-05, took 4.3% more of the decode's matmul time at 2 threads (6 runs) and 5.0% more at
+// 1 (4 runs), each run alternating per product in one process (docs/bench.md, "Two variants in
+// one process"; on 2026-12-03 the same prefetch had measured 1% faster, on this same VM kind).
+// Touching each pair's lines with integer loads instead, just before its vector loads or one pair
+// ahead, took 5% and 16% more than no prefetch.
 void packed_q4_0_one_row(int64_t n, const uint8_t* group, const uint8_t* act, size_t /*act_row*/, const int32_t* sums,
-                         int64_t /*sums_row*/, float* y, int64_t /*ldy*/, const uint8_t* stream_end) {
+                         int64_t /*sums_row*/, float* y, int64_t /*ldy*/, const uint8_t* /*stream_end*/) {
     constexpr size_t kScales = kPackRows * 2, kQuants = 4 * 64, kPair = 2 * (kScales + kQuants);
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     __m512 acc = _mm512_setzero_ps();
@@ -123,7 +124,6 @@ void packed_q4_0_one_row(int64_t n, const uint8_t* group, const uint8_t* act, si
     for (int64_t b = 0; b < n / 32; b += 2, pair += kPair, a += 2 * sizeof(BlockQ8_0)) {
 #pragma GCC unroll 2
         for (int h = 0; h < 2; ++h) {
-            prefetch_ahead<kPair, 2, _MM_HINT_T1>(pair, stream_end, h);
             const uint8_t* q = pair + 2 * kScales + h * kQuants;
             const uint8_t* ab = a + h * sizeof(BlockQ8_0);
             // Low nibbles start from -8 * sum(a): what the unsigned weights add on top of the true dot.
