@@ -42,9 +42,9 @@ __attribute__((always_inline)) inline __m512i dpwssd_bcast(__m512i acc, __m512i 
 // 16 rows of 1536 inputs is only 6 Q4_K super-blocks). Measured on one core streaming 768 MB of
 // packed Q4_K groups of 1536 inputs: no software prefetch 15 GB/s, the next super-block of the
 // same group only 24.5, 2 super-blocks ahead across groups 29-31, 3 ahead (7 KiB) 33, 4 ahead
-// 30-34 (docs/bench.md). The one-row Q8_0 and Q4_0 kernels do less work per byte and decode
-// faster without it, so they leave it to the hardware (below); the tile kernels (2-8 rows),
-// which keep the core busy, prefetch into L1: --parallel 8 decode +5% to +17% (docs/bench.md).
+// 30-34 (docs/bench.md). The one-row Q8_0 and Q4_0 kernels decode faster without it, so they
+// leave it to the hardware (below); the tile kernels (2-8 rows), which keep the core busy,
+// prefetch into L1: --parallel 8 decode +5% to +17% (docs/bench.md).
 // The window's lines are asked for in kParts parts spread over the super-block's loop, not all
 // at once: a burst of 37 (Q4_K) or 53 (Q6_K) prefetches stalls the loads that follow it, which
 // costs little when one activation row waits on DRAM anyway but a lot when 8 rows keep the core
@@ -109,9 +109,10 @@ void packed_q8_0_one_row(int64_t n, const uint8_t* group, const uint8_t* act, si
 // kernel's, in its order, so the results are bit-identical to a row of a tile. Measured per
 // decode step against that kernel (docs/bench.md): +2.2% to +5.0% at 2 threads (mean +3.7%),
 // +2.1%/+5.3% at 1 thread. No software prefetch: asking for L2 (T1) 7 KiB ahead, as it did until
-// 2026-12-05, took 4.3% more of the decode's matmul time at 2 threads (6 runs) and 5.0% more at
-// 1 (4 runs), each run alternating per product in one process (docs/bench.md, "Two variants in
-// one process"; on 2026-12-03 the same prefetch had measured 1% faster, on this same VM kind).
+// 2026-12-05, took 4-5% more of the decode's matmul time at 2 threads (17 runs, fast memory
+// state) and 5% more at 1 (4 runs), each run alternating per product in one process
+// (docs/bench.md, "Two variants in one process"; on 2026-12-03 the same prefetch had measured 1%
+// faster, on this same VM kind).
 // Touching each pair's lines with integer loads instead, just before its vector loads or one pair
 // ahead, took 5% and 16% more than no prefetch.
 void packed_q4_0_one_row(int64_t n, const uint8_t* group, const uint8_t* act, size_t /*act_row*/, const int32_t* sums,
