@@ -66,16 +66,17 @@ uint64_t sum_words_by(ReadMethod method, const uint64_t* p, size_t n) {
     return sum_words(p, n);
 }
 
-// The ways to read this CPU has, plain 64-bit loads first.
-std::vector<ReadMethod> read_methods() {
-    if (!have_wide_loads()) return {ReadMethod::kNarrow};
-    return {ReadMethod::kNarrow, ReadMethod::kWide, ReadMethod::kWidePrefetch};
-}
-
 // The widest ways, with and without prefetching: what the sustained probe alternates.
 std::vector<ReadMethod> widest_read_methods() {
     if (!have_wide_loads()) return {ReadMethod::kNarrow};
     return {ReadMethod::kWide, ReadMethod::kWidePrefetch};
+}
+
+// The ways to read this CPU has: plain 64-bit loads, then the widest ways.
+std::vector<ReadMethod> read_methods() {
+    std::vector<ReadMethod> methods = widest_read_methods();
+    if (methods.front() != ReadMethod::kNarrow) methods.insert(methods.begin(), ReadMethod::kNarrow);
+    return methods;
 }
 
 // The 64-bit words of the ranges (taken one after another) that start in bytes [begin, end),

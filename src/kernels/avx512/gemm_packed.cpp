@@ -113,8 +113,8 @@ void packed_q8_0_one_row(int64_t n, const uint8_t* group, const uint8_t* act, si
 // state) and 5% more at 1 (4 runs), each run alternating per product in one process
 // (docs/bench.md, "Two variants in one process"; on 2026-12-03 the same prefetch had measured 1%
 // faster, on this same VM kind).
-// Touching each pair's lines with integer loads instead, just before its vector loads or one pair
-// ahead, took 5% and 16% more than no prefetch.
+// Touching each pair's lines with integer loads instead cost too: one pair ahead 1.10-1.13x the
+// time of the T1 prefetch, and just before the vector loads about 5% more than no prefetch.
 void packed_q4_0_one_row(int64_t n, const uint8_t* group, const uint8_t* act, size_t /*act_row*/, const int32_t* sums,
                          int64_t /*sums_row*/, float* y, int64_t /*ldy*/, const uint8_t* /*stream_end*/) {
     constexpr size_t kScales = kPackRows * 2, kQuants = 4 * 64, kPair = 2 * (kScales + kQuants);
