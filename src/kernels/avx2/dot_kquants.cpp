@@ -31,6 +31,23 @@ inline __m256i scales_for_32(__m256i half) {
     return bcast_i16_halves<2 * k, 2 * k + 1>(half);
 }
 
+// One 128-element half h of a super-block with 16-element sub-blocks (Q2_K, Q3_K, Q6_K): adds
+// scale x (q[k] . activation) of its four 32-element groups k into two int32 sums (even and odd
+// groups: two dependency chains). q[k] holds group k's unsigned quants, q8 the half's 128
+// activation quants, sc16 the super-block's 16 scales as int16 (half h's in its 128-bit half h).
+template <int h>
+inline void add_half_dot_16(const __m256i (&q)[4], const uint8_t* q8, __m256i sc16, __m256i& sum0, __m256i& sum1) {
+    const __m256i sch = _mm256_permute2x128_si256(sc16, sc16, h == 0 ? 0x00 : 0x11);
+    const __m256i p0 = _mm256_maddubs_epi16(q[0], ld256(q8));
+    const __m256i p1 = _mm256_maddubs_epi16(q[1], ld256(q8 + 32));
+    const __m256i p2 = _mm256_maddubs_epi16(q[2], ld256(q8 + 64));
+    const __m256i p3 = _mm256_maddubs_epi16(q[3], ld256(q8 + 96));
+    sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, scales_for_32<0>(sch)));
+    sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, scales_for_32<1>(sch)));
+    sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p2, scales_for_32<2>(sch)));
+    sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p3, scales_for_32<3>(sch)));
+}
+
 }  // namespace
 
 // ref: vec_dot[Q4_K] of ref_kernels().
@@ -151,28 +168,15 @@ void vec_dot_q6_k(int64_t n, float* out, const void* vw, const void* va) {
         __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
         auto half = [&]<int h>() {
             const uint8_t* ql = bw + kQl + 64 * h;
-            const uint8_t* q8 = ba + kQ8KQs + 128 * h;
             const __m256i l0 = ld256(ql), l1 = ld256(ql + 32), qh = ld256(bw + kQh + 32 * h);
             // the four 32-element groups k = 0..3, quants 0..63
-            const __m256i q0 =
-                _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m2));
-            const __m256i q1 =
-                _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2));
-            const __m256i q2 =
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m2));
-            const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                               _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2));
-            const __m256i p0 = _mm256_maddubs_epi16(q0, ld256(q8));
-            const __m256i p1 = _mm256_maddubs_epi16(q1, ld256(q8 + 32));
-            const __m256i p2 = _mm256_maddubs_epi16(q2, ld256(q8 + 64));
-            const __m256i p3 = _mm256_maddubs_epi16(q3, ld256(q8 + 96));
-            // scales 8h .. 8h+7 sit in 128-bit half h of sc16
-            const __m256i sch =
-                h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00) : _mm256_permute2x128_si256(sc16, sc16, 0x11);
-            sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, scales_for_32<0>(sch)));
-            sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, scales_for_32<1>(sch)));
-            sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p2, scales_for_32<2>(sch)));
-            sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p3, scales_for_32<3>(sch)));
+            const __m256i q[4] = {
+                _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m2)),
+                _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m2)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2))};
+            add_half_dot_16<h>(q, ba + kQ8KQs + 128 * h, sc16, sum0, sum1);
         };
         half.template operator()<0>();
         half.template operator()<1>();
@@ -206,24 +210,12 @@ void vec_dot_q3_k(int64_t n, float* out, const void* vw, const void* va) {
         __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
         auto half = [&]<int h>() {
             const __m256i qs = ld256(bw + kQs + 32 * h);
-            const uint8_t* q8 = ba + kQ8KQs + 128 * h;
-            const __m256i q0 = _mm256_or_si256(_mm256_and_si256(qs, m3), move_bit<4 * h + 0, 2>(hm));
-            const __m256i q1 =
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 2), m3), move_bit<4 * h + 1, 2>(hm));
-            const __m256i q2 =
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 4), m3), move_bit<4 * h + 2, 2>(hm));
-            const __m256i q3 =
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 6), m3), move_bit<4 * h + 3, 2>(hm));
-            const __m256i p0 = _mm256_maddubs_epi16(q0, ld256(q8));
-            const __m256i p1 = _mm256_maddubs_epi16(q1, ld256(q8 + 32));
-            const __m256i p2 = _mm256_maddubs_epi16(q2, ld256(q8 + 64));
-            const __m256i p3 = _mm256_maddubs_epi16(q3, ld256(q8 + 96));
-            const __m256i sch =
-                h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00) : _mm256_permute2x128_si256(sc16, sc16, 0x11);
-            sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, scales_for_32<0>(sch)));
-            sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, scales_for_32<1>(sch)));
-            sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p2, scales_for_32<2>(sch)));
-            sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p3, scales_for_32<3>(sch)));
+            const __m256i q[4] = {
+                _mm256_or_si256(_mm256_and_si256(qs, m3), move_bit<4 * h + 0, 2>(hm)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 2), m3), move_bit<4 * h + 1, 2>(hm)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 4), m3), move_bit<4 * h + 2, 2>(hm)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 6), m3), move_bit<4 * h + 3, 2>(hm))};
+            add_half_dot_16<h>(q, ba + kQ8KQs + 128 * h, sc16, sum0, sum1);
         };
         half.template operator()<0>();
         half.template operator()<1>();
@@ -261,17 +253,10 @@ void vec_dot_q2_k(int64_t n, float* out, const void* vw, const void* va) {
         __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
         auto half = [&]<int h>() {
             const __m256i qs = ld256(bw + kQs + 32 * h);
-            const uint8_t* q8 = ba + kQ8KQs + 128 * h;
-            const __m256i p0 = _mm256_maddubs_epi16(_mm256_and_si256(qs, m3), ld256(q8));
-            const __m256i p1 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(qs, 2), m3), ld256(q8 + 32));
-            const __m256i p2 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(qs, 4), m3), ld256(q8 + 64));
-            const __m256i p3 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(qs, 6), m3), ld256(q8 + 96));
-            const __m256i sch =
-                h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00) : _mm256_permute2x128_si256(sc16, sc16, 0x11);
-            sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p0, scales_for_32<0>(sch)));
-            sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p1, scales_for_32<1>(sch)));
-            sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(p2, scales_for_32<2>(sch)));
-            sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p3, scales_for_32<3>(sch)));
+            const __m256i q[4] = {_mm256_and_si256(qs, m3), _mm256_and_si256(_mm256_srli_epi16(qs, 2), m3),
+                                  _mm256_and_si256(_mm256_srli_epi16(qs, 4), m3),
+                                  _mm256_and_si256(_mm256_srli_epi16(qs, 6), m3)};
+            add_half_dot_16<h>(q, ba + kQ8KQs + 128 * h, sc16, sum0, sum1);
         };
         half.template operator()<0>();
         half.template operator()<1>();
