@@ -5,6 +5,7 @@
 // mins come from the activation's bsums (sums of 16 quants) instead of touching every element.
 
 #include <cstddef>
+#include <type_traits>
 
 #include "kernels/avx2/avx2_common.h"
 #include "kernels/avx2/kernels_avx2.h"
@@ -48,16 +49,17 @@ inline void add_half_dot_16(const __m256i (&q)[4], const uint8_t* q8, __m256i sc
     sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(p3, scales_for_32<3>(sch)));
 }
 
-}  // namespace
-
-// ref: vec_dot[Q4_K] of ref_kernels().
-// x = d * sc_j * q - dmin * m_j, q in 0..15, 8 sub-blocks j of 32 with 6-bit sc_j, m_j.
-void vec_dot_q4_k(int64_t n, float* out, const void* vw, const void* va) {
+// Q4_K and Q5_K: x = d * sc_j * q - dmin * m_j, 8 sub-blocks j of 32 with 6-bit sc_j, m_j; q in
+// 0..15, or 0..31 for Q5_K, whose element 64c + l (l < 32) takes bit 2c of qh[l] as its fifth
+// bit, element 64c + 32 + l bit 2c + 1.
+template <class Block>
+void vec_dot_scale_min_k(int64_t n, float* out, const void* vw, const void* va) {
+    constexpr bool kFifthBit = std::is_same_v<Block, BlockQ5_K>;
     const auto* w = static_cast<const uint8_t*>(vw);
     const auto* a = static_cast<const uint8_t*>(va);
-    constexpr size_t BW = sizeof(BlockQ4_K), BA = sizeof(BlockQ8_K);
-    constexpr size_t kD = offsetof(BlockQ4_K, d), kDmin = offsetof(BlockQ4_K, dmin),
-                     kScales = offsetof(BlockQ4_K, scales), kQs = offsetof(BlockQ4_K, qs);
+    constexpr size_t BW = sizeof(Block), BA = sizeof(BlockQ8_K);
+    constexpr size_t kD = offsetof(Block, d), kDmin = offsetof(Block, dmin), kScales = offsetof(Block, scales),
+                     kQs = offsetof(Block, qs);
     const __m256i m4 = _mm256_set1_epi8(0x0F);
 
     static_assert(kDmin == kD + 2);
@@ -77,11 +79,19 @@ void vec_dot_q4_k(int64_t n, float* out, const void* vw, const void* va) {
         // chunk c = elements 64c..64c+63: low nibbles of qs[32c..] are sub-block 2c, high 2c+1.
         const uint8_t* qs = bw + kQs;
         const uint8_t* q8 = ba + kQ8KQs;
+        const __m256i qh = [&] {
+            if constexpr (kFifthBit) return ld256(bw + offsetof(Block, qh));
+            else return _mm256_setzero_si256();
+        }();
         __m256i sum_lo = _mm256_setzero_si256(), sum_hi = _mm256_setzero_si256();
         auto chunk = [&]<int c>() {
             const __m256i q4 = ld256(qs + 32 * c);
-            const __m256i lo = _mm256_and_si256(q4, m4);
-            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+            __m256i lo = _mm256_and_si256(q4, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+            if constexpr (kFifthBit) {
+                lo = _mm256_or_si256(lo, move_bit<2 * c, 4>(qh));
+                hi = _mm256_or_si256(hi, move_bit<2 * c + 1, 4>(qh));
+            }
             const __m256i p_lo = _mm256_maddubs_epi16(lo, ld256(q8 + 64 * c));
             const __m256i p_hi = _mm256_maddubs_epi16(hi, ld256(q8 + 64 * c + 32));
             sum_lo = _mm256_add_epi32(sum_lo, _mm256_madd_epi16(p_lo, bcast_i16_halves<2 * c, 2 * c>(sc)));
@@ -96,50 +106,16 @@ void vec_dot_q4_k(int64_t n, float* out, const void* vw, const void* va) {
     *out = hsum_ps(acc) - hsum_ps(acc_m);
 }
 
-// ref: vec_dot[Q5_K] of ref_kernels(). As Q4_K with a fifth bit: element 64c + l (l < 32) takes
-// bit 2c of qh[l], element 64c + 32 + l bit 2c + 1; q in 0..31.
+}  // namespace
+
+// ref: vec_dot[Q4_K] of ref_kernels().
+void vec_dot_q4_k(int64_t n, float* out, const void* vw, const void* va) {
+    vec_dot_scale_min_k<BlockQ4_K>(n, out, vw, va);
+}
+
+// ref: vec_dot[Q5_K] of ref_kernels().
 void vec_dot_q5_k(int64_t n, float* out, const void* vw, const void* va) {
-    const auto* w = static_cast<const uint8_t*>(vw);
-    const auto* a = static_cast<const uint8_t*>(va);
-    constexpr size_t BW = sizeof(BlockQ5_K), BA = sizeof(BlockQ8_K);
-    constexpr size_t kD = offsetof(BlockQ5_K, d), kDmin = offsetof(BlockQ5_K, dmin),
-                     kScales = offsetof(BlockQ5_K, scales), kQh = offsetof(BlockQ5_K, qh),
-                     kQs = offsetof(BlockQ5_K, qs);
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-
-    static_assert(kDmin == kD + 2);
-    __m256 acc = _mm256_setzero_ps();    // d * scaled quant sums
-    __m256 acc_m = _mm256_setzero_ps();  // dmin * sum_j m_j * bsum_j
-    for (int64_t i = 0; i < n / kQK_K; ++i) {
-        const uint8_t* bw = w + i * BW;
-        const uint8_t* ba = a + i * BA;
-        const __m128 dd = k_d_dmin(bw + kD, ld_f32(ba + kQ8KD));  // [d, dmin] * d_a
-        const __m128i sm = unpack_scales_k4(bw + kScales);
-        acc_m = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(dd)),
-                                _mm256_cvtepi32_ps(k4_min_products(sm, ba + kQ8KBsums)), acc_m);
-        const __m256i sc = _mm256_broadcastsi128_si256(k4_scales16(sm));
-
-        const uint8_t* qs = bw + kQs;
-        const uint8_t* q8 = ba + kQ8KQs;
-        const __m256i qh = ld256(bw + kQh);
-        __m256i sum_lo = _mm256_setzero_si256(), sum_hi = _mm256_setzero_si256();
-        auto chunk = [&]<int c>() {
-            const __m256i q4 = ld256(qs + 32 * c);
-            const __m256i lo = _mm256_or_si256(_mm256_and_si256(q4, m4), move_bit<2 * c, 4>(qh));
-            const __m256i hi =
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4), move_bit<2 * c + 1, 4>(qh));
-            const __m256i p_lo = _mm256_maddubs_epi16(lo, ld256(q8 + 64 * c));
-            const __m256i p_hi = _mm256_maddubs_epi16(hi, ld256(q8 + 64 * c + 32));
-            sum_lo = _mm256_add_epi32(sum_lo, _mm256_madd_epi16(p_lo, bcast_i16_halves<2 * c, 2 * c>(sc)));
-            sum_hi = _mm256_add_epi32(sum_hi, _mm256_madd_epi16(p_hi, bcast_i16_halves<2 * c + 1, 2 * c + 1>(sc)));
-        };
-        chunk.template operator()<0>();
-        chunk.template operator()<1>();
-        chunk.template operator()<2>();
-        chunk.template operator()<3>();
-        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(_mm256_add_epi32(sum_lo, sum_hi)), acc);
-    }
-    *out = hsum_ps(acc) - hsum_ps(acc_m);
+    vec_dot_scale_min_k<BlockQ5_K>(n, out, vw, va);
 }
 
 // ref: vec_dot[Q6_K] of ref_kernels(). x = d * sc_j * (q - 32), q in 0..63, 16 int8 scales sc_j
