@@ -72,6 +72,27 @@ __attribute__((always_inline)) inline void prefetch_ahead(const uint8_t* unit, c
     }
 }
 
+// A hardware stream prefetcher stays within a 4 KiB page: at each page start the stream has to
+// be found again, and a kernel that leaves prefetching to the hardware waits on DRAM there. This
+// asks for the next page's first two lines, into L2, once, when the stream is kPageHeadAhead
+// before it. In the one-row Q4_0 kernel it took 0.78-0.85x the decode matmul time in the fast
+// memory state (0.95x in one slow-state run); 1-2 KiB ahead and T1 did best, four lines or T0
+// less well. Whole runs, tg128 at 2 threads: 70.6 against 59.3 tok/s, 99% against 83% of the
+// interleaved probe (docs/bench.md, session of 2026-12-05 04:20). Call it once per unit of a
+// stream whose units are at most a page long, so that each page start falls in one call's window.
+// Never past stream_end (see prefetch_ahead).
+constexpr uintptr_t kPage = 4096, kPageHeadAhead = 1024;
+
+template <size_t kUnitBytes>
+__attribute__((always_inline)) inline void prefetch_page_head(const uint8_t* unit, const uint8_t* stream_end) {
+    static_assert(kUnitBytes <= kPage);
+    const uintptr_t ahead = (uintptr_t)unit + kPageHeadAhead;
+    const uintptr_t page = (ahead + kPage - 1) & ~(kPage - 1);  // the first page start at or after `ahead`
+    if (page >= ahead + kUnitBytes || page + 2 * 64 > (uintptr_t)stream_end) return;
+    _mm_prefetch((const char*)page, _MM_HINT_T1);
+    _mm_prefetch((const char*)(page + 64), _MM_HINT_T1);
+}
+
 // The Q4_0 and Q8_0 kernels take one activation row (decoding) or a tile of 2..8 rows (batched
 // decoding, prompts); the k-quant kernels take M (1..8) rows by pointers. Each has the signature of
 // GemmPackedFn, or GemmPackedTileFn for the tiles, for its fixed number of rows.
@@ -108,21 +129,23 @@ void packed_q8_0_one_row(int64_t n, const uint8_t* group, const uint8_t* act, si
 // of one of 8. About 15% fewer instructions per block; the float operations are the tile
 // kernel's, in its order, so the results are bit-identical to a row of a tile. Measured per
 // decode step against that kernel (docs/bench.md): +2.2% to +5.0% at 2 threads (mean +3.7%),
-// +2.1%/+5.3% at 1 thread. No software prefetch: asking for L2 (T1) 7 KiB ahead, as it did until
-// 2026-12-05, took 4-5% more of the decode's matmul time at 2 threads (17 runs, fast memory
-// state) and 5% more at 1 (4 runs), each run alternating per product in one process
-// (docs/bench.md, "Two variants in one process"; on 2026-12-03 the same prefetch had measured 1%
-// faster, on this same VM kind).
-// Touching each pair's lines with integer loads instead cost too: one pair ahead 1.10-1.13x the
-// time of the T1 prefetch, and just before the vector loads about 5% more than no prefetch.
+// +2.1%/+5.3% at 1 thread. The hardware prefetches each page; the kernel only asks for the start
+// of the next one (prefetch_page_head). Asking for every line instead cost: into L2 (T1) 7 KiB
+// ahead, as it did until 2026-12-05, 4-5% more of the decode's matmul time than no software
+// prefetch at 2 threads (17 runs, fast memory state) and 5% more at 1 (4 runs); into L1 (T0)
+// 5-14% more. Each run alternated per product in one process (docs/bench.md, "Two variants in one
+// process"; on 2026-12-03 the T1 prefetch had measured 1% faster, on this same VM kind).
+// Touching each pair's lines with integer loads cost too: one pair ahead 1.10-1.13x the time of
+// the T1 prefetch, and just before the vector loads about 5% more than no prefetch.
 void packed_q4_0_one_row(int64_t n, const uint8_t* group, const uint8_t* act, size_t /*act_row*/, const int32_t* sums,
-                         int64_t /*sums_row*/, float* y, int64_t /*ldy*/, const uint8_t* /*stream_end*/) {
+                         int64_t /*sums_row*/, float* y, int64_t /*ldy*/, const uint8_t* stream_end) {
     constexpr size_t kScales = kPackRows * 2, kQuants = 4 * 64, kPair = 2 * (kScales + kQuants);
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     __m512 acc = _mm512_setzero_ps();
     const uint8_t* pair = group;
     const uint8_t* a = act;
     for (int64_t b = 0; b < n / 32; b += 2, pair += kPair, a += 2 * sizeof(BlockQ8_0)) {
+        prefetch_page_head<kPair>(pair, stream_end);
 #pragma GCC unroll 2
         for (int h = 0; h < 2; ++h) {
             const uint8_t* q = pair + 2 * kScales + h * kQuants;
