@@ -99,14 +99,18 @@ __attribute__((always_inline)) inline void prefetch_page_head(const uint8_t* uni
 
 // Q8_0 packed groups x one Q8_0 activation row. Per block: the dot of 8 chunks of (q + 128) bytes
 // started from -128 x sum(a), which undoes the offset, then scaled by the weights' and the
-// activation's scales. The tile kernel does the same operations in the same order.
+// activation's scales. The tile kernel does the same operations in the same order. Like the Q4_0
+// kernel it leaves prefetching to the hardware but for each page's start (prefetch_page_head):
+// whole 2-thread runs in the fast memory state read 102-111% of the interleaved probe with it
+// against 82-94% without (docs/bench.md, session of 2026-12-05 04:20).
 void packed_q8_0_one_row(int64_t n, const uint8_t* group, const uint8_t* act, size_t /*act_row*/, const int32_t* sums,
-                         int64_t /*sums_row*/, float* y, int64_t /*ldy*/, const uint8_t* /*stream_end*/) {
-    constexpr size_t kScales = kPackRows * 2, kQuants = 8 * 64;
+                         int64_t /*sums_row*/, float* y, int64_t /*ldy*/, const uint8_t* stream_end) {
+    constexpr size_t kScales = kPackRows * 2, kQuants = 8 * 64, kPair = 2 * (kScales + kQuants);
     __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < n / 32; ++b) {
         // Block pairs: [scales of b, b+1][quants of b][quants of b+1] (packed.h).
-        const uint8_t* pair = group + (size_t)(b / 2) * 2 * (kScales + kQuants);
+        const uint8_t* pair = group + (size_t)(b / 2) * kPair;
+        if (b % 2 == 0) prefetch_page_head<kPair>(pair, stream_end);
         const uint8_t* q = pair + 2 * kScales + (size_t)(b % 2) * kQuants;
         const uint8_t* a = act + (size_t)b * sizeof(BlockQ8_0);
         __m512i dot = _mm512_set1_epi32(-(sums[b] << 7));
