@@ -101,8 +101,8 @@ __attribute__((always_inline)) inline void prefetch_page_head(const uint8_t* uni
 // started from -128 x sum(a), which undoes the offset, then scaled by the weights' and the
 // activation's scales. The tile kernel does the same operations in the same order. Like the Q4_0
 // kernel it leaves prefetching to the hardware but for each page's start (prefetch_page_head):
-// whole 2-thread runs in the fast memory state read 102-111% of the interleaved probe with it
-// against 82-94% without (docs/bench.md, session of 2026-12-05 04:20).
+// whole 2-thread runs at 54 GB/s or more read 102-111% of the interleaved probe with it against
+// 82-96% without (docs/bench.md, session of 2026-12-05 04:20).
 void packed_q8_0_one_row(int64_t n, const uint8_t* group, const uint8_t* act, size_t /*act_row*/, const int32_t* sums,
                          int64_t /*sums_row*/, float* y, int64_t /*ldy*/, const uint8_t* stream_end) {
     constexpr size_t kScales = kPackRows * 2, kQuants = 8 * 64, kPair = 2 * (kScales + kQuants);
