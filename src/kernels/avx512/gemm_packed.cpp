@@ -43,7 +43,7 @@ __attribute__((always_inline)) inline __m512i dpwssd_bcast(__m512i acc, __m512i 
 // packed Q4_K groups of 1536 inputs: no software prefetch 15 GB/s, the next super-block of the
 // same group only 24.5, 2 super-blocks ahead across groups 29-31, 3 ahead (7 KiB) 33, 4 ahead
 // 30-34 (docs/bench.md). The one-row Q8_0 and Q4_0 kernels decode faster without it, so they
-// leave it to the hardware (below); the tile kernels (2-8 rows), which keep the core busy,
+// leave it to the hardware but for each page's start (prefetch_page_head); the tile kernels (2-8 rows), which keep the core busy,
 // prefetch into L1: --parallel 8 decode +5% to +17% (docs/bench.md).
 // The window's lines are asked for in kParts parts spread over the super-block's loop, not all
 // at once: a burst of 37 (Q4_K) or 53 (Q6_K) prefetches stalls the loads that follow it, which
@@ -72,25 +72,25 @@ __attribute__((always_inline)) inline void prefetch_ahead(const uint8_t* unit, c
     }
 }
 
-// A hardware stream prefetcher stays within a 4 KiB page: at each page start the stream has to
-// be found again, and a kernel that leaves prefetching to the hardware waits on DRAM there. This
-// asks for the next page's first two lines, into L2, once, when the stream is kPageHeadAhead
-// before it. In the one-row Q4_0 kernel it took 0.78-0.85x the decode matmul time in the fast
-// memory state (0.95x in one slow-state run); 1-2 KiB ahead and T1 did best, four lines or T0
-// less well. Whole runs, tg128 at 2 threads: 70.6 against 59.3 tok/s, 99% against 83% of the
+// A hardware stream prefetcher usually stays within a 4 KiB page: at each page start the stream
+// has to be found again, and a kernel that leaves prefetching to the hardware waits on DRAM there
+// (the measurements below fit that). This asks for the next page's first kPageHeadLines lines,
+// into L2, once, when the stream is kPageHeadAhead before it. In the one-row Q4_0 kernel it took
+// 0.78-0.85x the decode matmul time in the fast memory state (0.95x in one slow-state run); 1-2
+// KiB ahead and T1 did best, four lines or T0 less well. Whole runs, tg128 at 2 threads: 70.6 against 59.3 tok/s, 99% against 83% of the
 // interleaved probe (docs/bench.md, session of 2026-12-05 04:20). Call it once per unit of a
 // stream whose units are at most a page long, so that each page start falls in one call's window.
 // Never past stream_end (see prefetch_ahead).
-constexpr uintptr_t kPage = 4096, kPageHeadAhead = 1024;
+constexpr uintptr_t kPage = 4096, kPageHeadAhead = 1024, kPageHeadLines = 2;
 
 template <size_t kUnitBytes>
 __attribute__((always_inline)) inline void prefetch_page_head(const uint8_t* unit, const uint8_t* stream_end) {
     static_assert(kUnitBytes <= kPage);
     const uintptr_t ahead = (uintptr_t)unit + kPageHeadAhead;
     const uintptr_t page = (ahead + kPage - 1) & ~(kPage - 1);  // the first page start at or after `ahead`
-    if (page >= ahead + kUnitBytes || page + 2 * 64 > (uintptr_t)stream_end) return;
-    _mm_prefetch((const char*)page, _MM_HINT_T1);
-    _mm_prefetch((const char*)(page + 64), _MM_HINT_T1);
+    if (page >= ahead + kUnitBytes || page + kPageHeadLines * 64 > (uintptr_t)stream_end) return;
+#pragma GCC unroll 4
+    for (uintptr_t l = 0; l < kPageHeadLines; ++l) _mm_prefetch((const char*)(page + l * 64), _MM_HINT_T1);
 }
 
 // The Q4_0 and Q8_0 kernels take one activation row (decoding) or a tile of 2..8 rows (batched
